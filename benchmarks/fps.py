@@ -1,0 +1,99 @@
+"""Per-stage timing, throughput, capture->sink latency and drops of a live pipeline.
+
+    python benchmarks/fps.py                          # on a clip the benchmark makes itself
+    python benchmarks/fps.py --input ../shared/data/driving/d3.mp4 --json
+    python benchmarks/fps.py --input 0 --frames 300   # a camera
+    python benchmarks/fps.py --realtime               # paced like a camera: shows drops and latency
+
+Warm-up frames are left out. `--json PATH` writes {"stages": {NAME: {"p50_ms", "p95_ms", "max_ms",
+"frames"}}, "fps", "latency_ms": {"p50", "p95"}, "dropped": {QUEUE: n}, "machine": {...}, "run": {...}};
+`--json` alone prints it after the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+from live.assets import AssetStore
+from live.config import Config
+from live.pipeline import Pipeline
+from live.stages import STAGES, build_stage
+from live.stages.capture import open_capture
+from live.stages.file import NullSink
+from live.stats import format_summary
+
+log = logging.getLogger("benchmarks.fps")
+
+
+def machine_info() -> dict:
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+    for mod in ("numpy", "cv2", "mediapipe", "torch", "onnxruntime", "openvino"):
+        m = sys.modules.get(mod)
+        if m is not None:
+            info[mod] = getattr(m, "__version__", "?")
+    return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--input", help="camera index, video, image or folder (default: a clip made here)")
+    p.add_argument("--stages", default="tracking", help=f"comma-separated, in order (known: {', '.join(STAGES)})")
+    p.add_argument("--frames", type=int, help="stop after this many frames (default: whole input, 300 for cameras)")
+    p.add_argument("--warmup", type=int, default=10, help="frames left out of the numbers (default 10)")
+    p.add_argument("--realtime", action="store_true",
+                   help="pace files to their frame rate and drop late frames, as with a camera")
+    p.add_argument("--loop", action="store_true", help="repeat the input (use with --frames)")
+    p.add_argument("--smoothing", type=float, default=1.0, help="tracking One-Euro strength (0 = off)")
+    p.add_argument("--max-side", type=int, default=640, help="tracking input's longest side")
+    p.add_argument("--num-faces", type=int, default=2, help="faces MediaPipe looks for")
+    p.add_argument("--json", nargs="?", const="-", metavar="PATH", help="write JSON to PATH (alone: print it)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    cfg = Config()
+    cfg.tracking.smoothing, cfg.tracking.max_side, cfg.tracking.num_faces = args.smoothing, args.max_side, args.num_faces
+    with tempfile.TemporaryDirectory(prefix="live-fps-") as tmp:
+        spec = args.input
+        if spec is None:
+            from live.samples import moving_clip
+
+            spec = str(moving_clip(Path(tmp) / "astronaut.mp4", frames=150))
+            log.info("input: a 150-frame 512x512 clip of scikit-image's astronaut made for this run")
+        frames = args.frames or (300 if spec.strip().isdigit() else None)
+        source = open_capture(spec, realtime=args.realtime, loop=args.loop, max_frames=frames)
+        store = AssetStore(progress=sys.stderr.isatty())
+        stages = [build_stage(name.strip(), cfg, store) for name in args.stages.split(",") if name.strip()]
+        lossless = not (args.realtime or source.kind == "camera")
+        pipeline = Pipeline(source, stages + [NullSink()], lossless=lossless, warmup=args.warmup)
+        result = pipeline.run()
+    summary = result.summary
+    summary["machine"] = machine_info()
+    summary["run"] = {"input": args.input or "generated astronaut clip", "frames": result.frames,
+                      "warmup": args.warmup, "mode": "lossless" if lossless else "realtime (drop oldest)",
+                      "source_fps": source.fps, "stages": [s.name for s in stages]}
+    print(format_summary(summary))
+    if args.json == "-":
+        print(json.dumps(summary, indent=2))
+    elif args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 130 if result.interrupted else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,241 @@
+"""The `live` command line. Fills the config tree, builds pipelines, reports errors as sentences."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from live import __version__
+from live.config import Config
+
+log = logging.getLogger("live")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+MAIN_HELP = """\
+live: real-time one-shot face reenactment. Your webcam drives an enrolled face.
+
+Commands available now:
+  live track INPUT      track a face (landmarks, blendshapes, head pose) in a camera, video or images
+  live assets list      show the model files live uses and whether they are available
+
+Models are fetched on first use from their official sources or from PyPI distributions that ship them,
+verified by sha256 and cached (LIVE_CACHE_DIR). Nothing is downloaded from a model hub.
+"""
+
+TRACK_EPILOG = """\
+examples:
+  live track 0                                 camera 0, prints the pose live; Ctrl-C stops
+  live track clip.mp4 -o tracked.mp4 --jsonl tracked.jsonl
+  live track photos/ --jsonl faces.jsonl       every image in a folder
+  live track clip.mp4 --realtime --loop        behave like a camera (pace to the clip's fps, repeat)
+
+INPUT is a camera index (0, 1, ...), a video file, an image file or a folder of images.
+The JSONL file has one object per frame: seq, t_capture_ms, t_media_s, face (bool), yaw, pitch, roll
+(degrees: yaw > 0 = turned to the image's right, pitch > 0 = chin up, roll > 0 = counter-clockwise),
+translation (cm), blendshapes (52 names -> 0..1), num_faces, timings_ms (per stage).
+"""
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("models and logging")
+    g.add_argument("--cache-dir", type=Path, help="model cache folder (default: LIVE_CACHE_DIR or the user cache)")
+    g.add_argument("--offline", action="store_true", default=None,
+                   help="never download models; use the cache or --asset files only (also LIVE_OFFLINE=1)")
+    g.add_argument("--asset", action="append", default=[], metavar="NAME=PATH",
+                   help="use this file for model NAME (see `live assets list`); repeatable")
+    g.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    g.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="live", description=MAIN_HELP,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"live {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    t = sub.add_parser("track", help="track a face in a camera, video or images",
+                       description="Run capture -> face tracking -> files, and print per-stage timing.",
+                       epilog=TRACK_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    t.add_argument("input", metavar="INPUT", help="camera index, video file, image file or folder of images")
+    t.add_argument("-o", "--output", type=Path, help="write the frames with landmarks and pose drawn (.mp4/.avi)")
+    t.add_argument("--jsonl", type=Path, help="write one JSON object per frame to this file")
+    t.add_argument("--landmarks", action="store_true", help="include the 478 landmarks in the JSONL")
+    t.add_argument("--realtime", action="store_true",
+                   help="pace files to their frame rate like a camera (frames may then be dropped)")
+    t.add_argument("--loop", action="store_true", help="start files again at the end (Ctrl-C stops)")
+    t.add_argument("--fps", type=float, help="frame rate for image inputs (default 30) or to ask of a camera")
+    t.add_argument("--max-frames", type=int, help="stop after this many frames")
+    t.add_argument("--smoothing", type=float, default=1.0,
+                   help="One-Euro smoothing strength of all signals: 0 off, 1 default, 2 smoother (more lag)")
+    t.add_argument("--num-faces", type=int, default=2,
+                   help="faces to look for; the largest is tracked (default 2, so extra faces are noticed)")
+    t.add_argument("--max-side", type=int, default=640,
+                   help="downscale frames to this longest side before tracking (default 640)")
+    _add_common(t)
+
+    a = sub.add_parser("assets", help="list, fetch or verify model files",
+                       description="Model files are resolved by name and sha256: explicit path (--asset or "
+                                   "LIVE_ASSET_<NAME>) -> cache -> official URL -> PyPI distribution.")
+    a.add_argument("action", choices=["list", "fetch", "verify"],
+                   help="list: what is known and where it is; fetch: make available (download if needed); "
+                        "verify: check the files' sha256 without downloading")
+    a.add_argument("names", nargs="*", metavar="NAME", help="assets to act on (default: all)")
+    a.add_argument("--from", dest="from_file", type=Path, metavar="PATH",
+                   help="with fetch and one NAME: check this file and copy it into the cache")
+    _add_common(a)
+    return parser
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    level = logging.WARNING if args.quiet else (logging.INFO if args.verbose < 2 else logging.DEBUG)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s" if args.verbose > 1
+                        else "%(message)s", stream=sys.stderr)
+    if not args.verbose:
+        logging.getLogger("live.assets").setLevel(max(level, logging.WARNING))
+
+
+def _store(args: argparse.Namespace):
+    from live.assets import AssetStore
+
+    paths = {}
+    for item in args.asset:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ValueError(f"--asset wants NAME=PATH, got {item!r}")
+        paths[name.strip()] = Path(path.strip())
+    return AssetStore(cache_dir=args.cache_dir, offline=args.offline, paths=paths,
+                      progress=sys.stderr.isatty())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    _setup_logging(args)
+    from live.assets import AssetError
+    from live.stage import StageError
+
+    try:
+        if args.command == "track":
+            return cmd_track(args)
+        return cmd_assets(args)
+    except KeyboardInterrupt:
+        log.warning("interrupted")
+        return EXIT_INTERRUPTED
+    except StageError as exc:
+        log.error("live: error in stage '%s': %s", exc.stage, exc.error)
+        return EXIT_FAILED
+    except AssetError as exc:
+        log.error("live: %s", exc)
+        return EXIT_FAILED
+    except ValueError as exc:  # user input errors (CaptureError is one)
+        log.error("live: %s", exc)
+        return EXIT_USAGE
+
+
+def cmd_assets(args: argparse.Namespace) -> int:
+    store = _store(args)
+    names = args.names or sorted(store.registry)
+    for name in names:
+        store.asset(name)
+    if args.from_file is not None:
+        if args.action != "fetch" or len(names) != 1:
+            raise ValueError("--from works with `live assets fetch NAME` and exactly one NAME")
+        print(f"{names[0]}: {store.add_file(names[0], args.from_file)}")
+        return EXIT_OK
+    failed = 0
+    for name in names:
+        a = store.asset(name)
+        if args.action == "list":
+            ok, where = store.verify(name)
+            print(f"{name}\n  {a.description}; {a.size:,} bytes; licence: {a.licence}\n"
+                  f"  {'ok: ' if ok else 'missing: '}{where}\n"
+                  + "".join(f"  source: {s.describe()}\n" for s in a.sources), end="")
+        elif args.action == "fetch":
+            print(f"{name}: {store.resolve(name)}")
+        else:
+            ok, where = store.verify(name)
+            failed += not ok
+            print(f"{name}: {'ok' if ok else 'FAILED'} {where}")
+    if args.action == "list":
+        print(f"cache: {store.cache_dir}")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _config_from_args(args: argparse.Namespace) -> Config:
+    cfg = Config()
+    cfg.capture.input = args.input
+    cfg.capture.realtime = args.realtime
+    cfg.capture.loop = args.loop
+    cfg.capture.fps = args.fps
+    cfg.capture.max_frames = args.max_frames
+    cfg.tracking.smoothing = args.smoothing
+    cfg.tracking.num_faces = args.num_faces
+    cfg.tracking.max_side = args.max_side
+    return cfg
+
+
+class StatusLine:
+    """Live one-line readout on a terminal (nothing when stderr is not a terminal)."""
+
+    def __init__(self, pipeline, every_s: float = 0.5):
+        self.pipeline = pipeline
+        self.every_s = every_s
+        self.enabled = sys.stderr.isatty()
+        self._next = 0.0
+
+    def __call__(self, frame) -> None:
+        if not self.enabled or time.monotonic() < self._next:
+            return
+        self._next = time.monotonic() + self.every_s
+        f = frame.face
+        pose = f"yaw {f.yaw:+6.1f} pitch {f.pitch:+6.1f} roll {f.roll:+6.1f}" if f else "no face" + " " * 30
+        lat = (time.perf_counter_ns() - frame.t_capture_ns) / 1e6
+        drops = sum(self.pipeline.dropped().values())
+        sys.stderr.write(f"\r#{frame.seq:<6} {self.pipeline.stats.fps():5.1f} fps  latency {lat:6.1f} ms  "
+                         f"dropped {drops:<5} {pose}")
+        sys.stderr.flush()
+
+    def end(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+def cmd_track(args: argparse.Namespace) -> int:
+    from live.pipeline import Pipeline
+    from live.stages import build_stage
+    from live.stages.capture import open_capture
+    from live.stages.file import FileSink
+    from live.stats import format_summary
+
+    cfg = _config_from_args(args)
+    store = _store(args)
+    c = cfg.capture
+    source = open_capture(c.input, realtime=c.realtime, loop=c.loop, fps=c.fps, max_frames=c.max_frames)
+    sink = FileSink(video=args.output, jsonl=args.jsonl, fps=source.fps, landmarks=args.landmarks)
+    tracking = build_stage("tracking", cfg, store)
+    lossless = not (c.realtime or source.kind == "camera")
+    pipeline = Pipeline(source, [tracking, sink], lossless=lossless, warmup=cfg.pipeline.warmup)
+    status = StatusLine(pipeline)
+    pipeline.on_frame = status
+    log.info("tracking %s (%s, %.1f fps%s)", c.input, source.kind, source.fps,
+             ", lossless" if lossless else ", live: late frames are dropped")
+    try:
+        result = pipeline.run()
+    finally:
+        status.end()
+    print(format_summary(result.summary))
+    share = 100.0 * tracking.faces / tracking.frames if tracking.frames else 0.0
+    print(f"face found in {tracking.faces} of {tracking.frames} frames ({share:.1f}%)")
+    for path in (args.output, args.jsonl):
+        if path:
+            print(f"wrote {path}")
+    if source.truncated:
+        print(f"warning: {c.input} ended early (truncated or corrupt file)")
+    return EXIT_INTERRUPTED if result.interrupted else EXIT_OK

@@ -1,0 +1,44 @@
+"""One typed config tree. The CLI (and later a YAML file) only fill it; stages read their own part."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class CaptureConfig:
+    input: str = "0"  # camera index, video file, image file or folder of images
+    realtime: bool = False  # pace files to their frame rate, as a camera would deliver them
+    loop: bool = False  # start files again at their end
+    fps: float | None = None  # frame rate for images (default 30), or to ask of a camera
+    max_frames: int | None = None  # stop after this many frames
+
+
+@dataclass
+class TrackingConfig:
+    smoothing: float = 1.0  # One-Euro strength: 0 off, 1 default, 2 twice as smooth
+    num_faces: int = 2  # faces MediaPipe looks for; the largest is tracked
+    max_side: int = 640  # frames are downscaled to this longest side before MediaPipe
+
+
+@dataclass
+class AssetConfig:
+    cache_dir: Path | None = None  # default: LIVE_CACHE_DIR or the user cache dir
+    offline: bool | None = None  # never download (default: LIVE_OFFLINE)
+    paths: dict[str, Path] = field(default_factory=dict)  # explicit model files by asset name
+
+
+@dataclass
+class PipelineConfig:
+    lossless: bool | None = None  # never drop frames; default: on for files read as fast as possible
+    queue_size: int = 1  # items per queue between stages
+    warmup: int = 5  # frames left out of the statistics
+
+
+@dataclass
+class Config:
+    capture: CaptureConfig = field(default_factory=CaptureConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    assets: AssetConfig = field(default_factory=AssetConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)

@@ -1,0 +1,121 @@
+"""Wiring only: a source and a chain of stages, one thread each, joined by LatestQueues.
+
+    source --q--> stage 1 --q--> stage 2 ... --> last stage --> stats (+ on_frame callback)
+
+The pipeline stops cleanly at the end of input (END travels down the chain), on Ctrl-C (the caller's
+KeyboardInterrupt sets the stop flag and closes every queue) and on a stage error (same, then the error
+is raised again on the caller's thread as a StageError naming the stage). No thread is left running:
+every worker polls the stop flag, and `run()` reports any that did not end within `join_timeout_s`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from live.frames import END, Frame
+from live.queues import LatestQueue
+from live.stage import Source, SourceWorker, Stage, StageError, StageWorker, Worker
+from live.stats import Stats
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    """How a run ended, with its numbers."""
+
+    summary: dict  # Stats.summary(): per-stage timings, fps, latency, drops
+    frames: int  # frames that reached the end of the pipeline
+    interrupted: bool = False  # stopped by Ctrl-C (or stop()) before the end of the input
+    stuck: list[str] = field(default_factory=list)  # workers that did not stop in time (should be empty)
+
+
+class Pipeline:
+    def __init__(self, source: Source, stages: Sequence[Stage], *, lossless: bool = False, queue_size: int = 1,
+                 warmup: int = 0, on_frame: Callable[[Frame], None] | None = None, join_timeout_s: float = 10.0):
+        # source: where frames come from; stages: run in order, the last one is the sink;
+        # lossless: queues block instead of dropping (offline files); queue_size: items per queue;
+        # warmup: frames left out of the stats; on_frame: called with every frame that reached the end
+        # (on the last stage's thread: keep it short); join_timeout_s: how long stop waits per thread.
+        if not stages:
+            raise ValueError("a pipeline needs at least one stage after the source")
+        self.source = source
+        self.stages = list(stages)
+        self.stats = Stats(warmup=warmup)
+        self.on_frame = on_frame
+        self.join_timeout_s = join_timeout_s
+        self._stop = threading.Event()
+        self._errors: list[StageError] = []
+        self._lock = threading.Lock()
+        names = [source.name] + [s.name for s in self.stages]
+        self.queues = [LatestQueue(f"{a}->{b}", maxsize=queue_size, lossless=lossless)
+                       for a, b in zip(names, names[1:])]
+        self._workers: list[Worker] = []
+
+    def dropped(self) -> dict[str, int]:
+        return {q.name: q.dropped for q in self.queues}
+
+    def summary(self) -> dict:
+        return self.stats.summary(self.dropped())
+
+    def _deliver(self, frame: Frame) -> None:
+        self.stats.record(frame)
+        if self.on_frame is not None:
+            self.on_frame(frame)
+
+    def _on_error(self, error: StageError) -> None:
+        with self._lock:
+            self._errors.append(error)
+        log.error("%s", error)
+        self.stop()
+
+    def stop(self) -> None:
+        """Ask every worker to stop; safe to call from any thread, more than once."""
+        self._stop.set()
+        for q in self.queues:
+            q.close()
+
+    def _build_workers(self) -> list[Worker]:
+        workers: list[Worker] = []
+        for i, stage in enumerate(self.stages):
+            last = i == len(self.stages) - 1
+            deliver = self._deliver if last else self.queues[i + 1].put
+            finish = self._stop.set if last else (lambda q=self.queues[i + 1]: q.put(END, force=True))
+            workers.append(StageWorker(stage, self.queues[i], deliver, self._on_error, self._stop, finish))
+        source = SourceWorker(self.source, self.queues[0], [w.ready for w in workers], self._on_error, self._stop)
+        return [source] + workers
+
+    def run(self) -> RunResult:
+        """Run until the input ends, a stage fails (raises StageError) or Ctrl-C (returns interrupted)."""
+        self._workers = self._build_workers()
+        interrupted = False
+        try:
+            for w in self._workers:
+                w.start()
+            while not self._stop.is_set():
+                self._stop.wait(0.1)
+        except KeyboardInterrupt:
+            interrupted = True
+            log.info("interrupted: stopping the pipeline")
+        finally:
+            self.stop()
+            stuck = self._join()
+        if self._errors:
+            raise self._errors[0]
+        return RunResult(self.summary(), self.stats.arrived, interrupted, stuck)
+
+    def _join(self) -> list[str]:
+        deadline = time.monotonic() + self.join_timeout_s
+        stuck = []
+        for w in self._workers:
+            w.join(max(0.0, deadline - time.monotonic()))
+            if w.is_alive():
+                stuck.append(w.stage_name)
+        if stuck:
+            log.error("these stages did not stop within %.0f s and were abandoned: %s",
+                      self.join_timeout_s, ", ".join(stuck))
+        return stuck

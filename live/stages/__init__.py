@@ -1,0 +1,31 @@
+"""Pipeline stages, one module each. `build_stage` makes one by name from the config tree, so the CLI and
+the benchmarks assemble pipelines the same way (later stages register here too)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from live.assets import AssetStore
+from live.config import Config
+from live.stage import Stage
+
+
+def _tracking(config: Config, store: AssetStore) -> Stage:
+    from live.stages.tracking import TrackingStage
+
+    t = config.tracking
+    return TrackingStage(store.resolve("face_landmarker"), smoothing=t.smoothing, num_faces=t.num_faces,
+                         max_side=t.max_side)
+
+
+STAGES: dict[str, Callable[[Config, AssetStore], Stage]] = {
+    "tracking": _tracking,
+}
+
+
+def build_stage(name: str, config: Config, store: AssetStore) -> Stage:
+    try:
+        factory = STAGES[name]
+    except KeyError:
+        raise ValueError(f"unknown stage {name!r}; known: {', '.join(STAGES)}") from None
+    return factory(config, store)

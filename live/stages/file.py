@@ -1,0 +1,135 @@
+"""File sinks: an annotated video and/or one JSON object per frame, each written to a temp file and
+renamed into place when the run ends (also after Ctrl-C or an error), so no half-written file is left
+under the name the user asked for."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import cv2
+
+from live.draw import annotate
+from live.frames import Frame
+
+log = logging.getLogger(__name__)
+
+FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
+
+
+def check_output_path(path: Path, suffixes: set[str] | None = None) -> Path:
+    """Raise ValueError with a sentence when `path` cannot be written."""
+    path = Path(path).expanduser()
+    if suffixes is not None and path.suffix.lower() not in suffixes:
+        raise ValueError(f"output {path}: unsupported extension {path.suffix!r}; use one of "
+                         f"{', '.join(sorted(suffixes))}")
+    parent = path.parent.resolve()
+    if not parent.is_dir():
+        raise ValueError(f"output {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise ValueError(f"output {path}: folder {parent} is not writable")
+    if path.is_dir():
+        raise ValueError(f"output {path} is a folder; give a file name")
+    return path
+
+
+def partial_path(path: Path) -> Path:
+    """Temp name beside `path`, keeping the extension (VideoWriter picks the container from it)."""
+    return path.with_name(f".{path.stem}.partial{path.suffix}")
+
+
+class FileSink:
+    """Pipeline stage: writes frames (annotated with the tracking result) and/or per-frame JSON lines."""
+
+    name = "sink"
+
+    def __init__(self, video: Path | None = None, jsonl: Path | None = None, fps: float = 30.0,
+                 draw: bool = True, landmarks: bool = False):
+        # video: .mp4/.avi/... path or None; jsonl: path or None; fps: frame rate of the written video;
+        # draw: draw landmarks and pose on the video; landmarks: include the 478 landmarks in the JSON.
+        self.video = check_output_path(video, set(FOURCC)) if video else None
+        self.jsonl = check_output_path(jsonl) if jsonl else None
+        self.fps = fps
+        self.draw = draw
+        self.landmarks = landmarks
+        self._writer: cv2.VideoWriter | None = None
+        self._size: tuple[int, int] | None = None
+        self._json = None
+        self._t0_ns: int | None = None
+        self.written = 0
+
+    def start(self) -> None:
+        if self.jsonl:
+            self._json = open(partial_path(self.jsonl), "w", encoding="utf-8")
+
+    def process(self, frame: Frame) -> Frame:
+        if self._t0_ns is None:
+            self._t0_ns = frame.t_capture_ns
+        if self.video:
+            self._write_video(frame)
+        if self._json is not None:
+            self._json.write(json.dumps(self.record(frame)) + "\n")
+        self.written += 1
+        return frame
+
+    def _write_video(self, frame: Frame) -> None:
+        image = annotate(frame) if self.draw else frame.image
+        h, w = image.shape[:2]
+        if self._writer is None:
+            self._size = (w, h)
+            fourcc = cv2.VideoWriter_fourcc(*FOURCC[self.video.suffix.lower()])
+            self._writer = cv2.VideoWriter(str(partial_path(self.video)), fourcc, self.fps, self._size)
+            if not self._writer.isOpened():
+                raise RuntimeError(f"OpenCV cannot write {self.video} ({FOURCC[self.video.suffix.lower()]})")
+        if (w, h) != self._size:
+            image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
+        self._writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+
+    def record(self, frame: Frame) -> dict:
+        """The JSON object written for one frame."""
+        face = frame.face
+        rec = {
+            "seq": frame.seq,
+            "t_capture_ms": round((frame.t_capture_ns - (self._t0_ns or frame.t_capture_ns)) / 1e6, 3),
+            "t_media_s": round(frame.t_media_s, 4),
+            "face": face is not None,
+            "yaw": None, "pitch": None, "roll": None, "translation": None, "blendshapes": None,
+            "num_faces": 0,
+            "timings_ms": {name: round(ms, 3) for name, ms in frame.timings},
+        }
+        if face is not None:
+            rec.update(yaw=round(face.yaw, 3), pitch=round(face.pitch, 3), roll=round(face.roll, 3),
+                       translation=[round(v, 3) for v in face.translation], blendshapes=face.blendshape_dict(),
+                       num_faces=face.num_faces)
+            if self.landmarks:
+                rec["landmarks"] = [[round(float(v), 5) for v in p] for p in face.landmarks]
+        return rec
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+            os.replace(partial_path(self.video), self.video)
+            log.info("wrote %s (%d frames)", self.video, self.written)
+        if self._json is not None:
+            self._json.close()
+            self._json = None
+            os.replace(partial_path(self.jsonl), self.jsonl)
+            log.info("wrote %s (%d lines)", self.jsonl, self.written)
+
+
+class NullSink:
+    """Pipeline stage that only ends the chain (benchmarks)."""
+
+    name = "sink"
+
+    def start(self) -> None:
+        pass
+
+    def process(self, frame: Frame) -> Frame:
+        return frame
+
+    def close(self) -> None:
+        pass
