@@ -29,6 +29,7 @@ verified by sha256 and cached (LIVE_CACHE_DIR). Nothing is downloaded from a mod
 TRACK_EPILOG = """\
 examples:
   live track 0                                 camera 0, prints the pose live; Ctrl-C stops
+  live track --sample -o tracked.mp4           try it without a camera or a video
   live track clip.mp4 -o tracked.mp4 --jsonl tracked.jsonl
   live track photos/ --jsonl faces.jsonl       every image in a folder
   live track clip.mp4 --realtime --loop        behave like a camera (pace to the clip's fps, repeat)
@@ -60,7 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("track", help="track a face in a camera, video or images",
                        description="Run capture -> face tracking -> files, and print per-stage timing.",
                        epilog=TRACK_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    t.add_argument("input", metavar="INPUT", help="camera index, video file, image file or folder of images")
+    t.add_argument("input", metavar="INPUT", nargs="?",
+                   help="camera index, video file, image file or folder of images")
+    t.add_argument("--sample", action="store_true",
+                   help="instead of INPUT, track a 5 s clip made from a sample portrait (needs live[samples])")
     t.add_argument("-o", "--output", type=Path, help="write the frames with landmarks and pose drawn (.mp4/.avi)")
     t.add_argument("--jsonl", type=Path, help="write one JSON object per frame to this file")
     t.add_argument("--landmarks", action="store_true", help="include the 478 landmarks in the JSONL")
@@ -207,6 +211,20 @@ class StatusLine:
             sys.stderr.write("\n")
 
 
+def _sample_clip() -> Path:
+    """A 150-frame clip of scikit-image's astronaut, made once and kept in the cache folder."""
+    from live.assets import default_cache_dir
+    from live.samples import moving_clip
+
+    path = default_cache_dir().parent / "samples" / "astronaut-150.avi"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(".astronaut-150.partial.avi")
+        moving_clip(tmp, frames=150)
+        tmp.replace(path)
+    return path
+
+
 def cmd_track(args: argparse.Namespace) -> int:
     from live.pipeline import Pipeline
     from live.stages import build_stage
@@ -214,6 +232,10 @@ def cmd_track(args: argparse.Namespace) -> int:
     from live.stages.file import FileSink
     from live.stats import format_summary
 
+    if (args.input is None) == (not args.sample):
+        raise ValueError("give either INPUT (a camera index, video, image or folder) or --sample")
+    if args.sample:
+        args.input = str(_sample_clip())
     cfg = _config_from_args(args)
     store = _store(args)
     c = cfg.capture

@@ -30,7 +30,7 @@ class RunResult:
 
     summary: dict  # Stats.summary(): per-stage timings, fps, latency, drops
     frames: int  # frames that reached the end of the pipeline
-    interrupted: bool = False  # stopped by Ctrl-C (or stop()) before the end of the input
+    interrupted: bool = False  # stopped by Ctrl-C or stop() before the end of the input
     stuck: list[str] = field(default_factory=list)  # workers that did not stop in time (should be empty)
 
 
@@ -49,6 +49,7 @@ class Pipeline:
         self.on_frame = on_frame
         self.join_timeout_s = join_timeout_s
         self._stop = threading.Event()
+        self._ended = threading.Event()  # END reached the last stage: the input was used up
         self._errors: list[StageError] = []
         self._lock = threading.Lock()
         names = [source.name] + [s.name for s in self.stages]
@@ -67,6 +68,10 @@ class Pipeline:
         if self.on_frame is not None:
             self.on_frame(frame)
 
+    def _end_of_input(self) -> None:
+        self._ended.set()
+        self._stop.set()
+
     def _on_error(self, error: StageError) -> None:
         with self._lock:
             self._errors.append(error)
@@ -84,7 +89,7 @@ class Pipeline:
         for i, stage in enumerate(self.stages):
             last = i == len(self.stages) - 1
             deliver = self._deliver if last else self.queues[i + 1].put
-            finish = self._stop.set if last else (lambda q=self.queues[i + 1]: q.put(END, force=True))
+            finish = self._end_of_input if last else (lambda q=self.queues[i + 1]: q.put(END, force=True))
             workers.append(StageWorker(stage, self.queues[i], deliver, self._on_error, self._stop, finish))
         source = SourceWorker(self.source, self.queues[0], [w.ready for w in workers], self._on_error, self._stop)
         return [source] + workers
@@ -92,21 +97,19 @@ class Pipeline:
     def run(self) -> RunResult:
         """Run until the input ends, a stage fails (raises StageError) or Ctrl-C (returns interrupted)."""
         self._workers = self._build_workers()
-        interrupted = False
         try:
             for w in self._workers:
                 w.start()
             while not self._stop.is_set():
                 self._stop.wait(0.1)
         except KeyboardInterrupt:
-            interrupted = True
             log.info("interrupted: stopping the pipeline")
         finally:
             self.stop()
             stuck = self._join()
         if self._errors:
             raise self._errors[0]
-        return RunResult(self.summary(), self.stats.arrived, interrupted, stuck)
+        return RunResult(self.summary(), self.stats.arrived, not self._ended.is_set(), stuck)
 
     def _join(self) -> list[str]:
         deadline = time.monotonic() + self.join_timeout_s

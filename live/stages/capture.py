@@ -170,7 +170,7 @@ def _open_video(path: Path, text: str, realtime: bool, loop: bool, fps: float | 
     if not ok:
         cap.release()
         raise CaptureError(f"{text!r} is not a readable video or image: OpenCV could not decode it (truncated, "
-                           f"corrupt, or not a media file). {INPUT_HELP}")
+                           f"corrupt, or not a media file); {INPUT_HELP}")
     native = cap.get(cv2.CAP_PROP_FPS)
     rate = fps or (native if 1.0 <= native <= 240.0 else 30.0)
     expected = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)

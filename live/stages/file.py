@@ -112,12 +112,12 @@ class FileSink:
             self._writer.release()
             self._writer = None
             os.replace(partial_path(self.video), self.video)
-            log.info("wrote %s (%d frames)", self.video, self.written)
+            log.debug("wrote %s (%d frames)", self.video, self.written)
         if self._json is not None:
             self._json.close()
             self._json = None
             os.replace(partial_path(self.jsonl), self.jsonl)
-            log.info("wrote %s (%d lines)", self.jsonl, self.written)
+            log.debug("wrote %s (%d lines)", self.jsonl, self.written)
 
 
 class NullSink:

@@ -7,8 +7,11 @@ it off). Frames without a face get `face=None`; with several faces the largest i
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -35,6 +38,26 @@ def matrix_to_pose(matrix: np.ndarray) -> tuple[float, float, float]:
     # MediaPipe's x rotation is positive for a chin-down nod; report chin-up as positive. Signs were
     # checked on real clips (yaw follows the nose's shift, pitch its rise) and a rotated photo (roll).
     return yaw, -pitch, roll
+
+
+@contextlib.contextmanager
+def native_stderr_to_log():
+    """Catch what MediaPipe's C++ side writes to fd 2 while it starts (glog/TFLite chatter) and pass it
+    to this module's debug log instead of the user's terminal. Errors still raise Python exceptions."""
+    if log.isEnabledFor(logging.DEBUG):
+        yield
+        return
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        saved = os.dup(2)
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            for line in tmp.read().decode(errors="replace").splitlines():
+                log.debug("mediapipe: %s", line)
 
 
 def _bbox_area(landmarks: np.ndarray) -> float:
@@ -71,7 +94,12 @@ class FaceTracker:
             output_face_blendshapes=True,
             output_facial_transformation_matrixes=True,
         )
-        self._landmarker = vision.FaceLandmarker.create_from_options(options)
+        with native_stderr_to_log():
+            self._landmarker = vision.FaceLandmarker.create_from_options(options)
+            # The first inference prints more start-up chatter; run it here on a blank frame.
+            blank = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.zeros((64, 64, 3), np.uint8))
+            self._landmarker.detect_for_video(blank, 0)
+        self._last_ts_ms = 0
 
     def close(self) -> None:
         if self._landmarker is not None:

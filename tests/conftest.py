@@ -1,0 +1,64 @@
+"""Shared test helpers: the shared data folder, the landmarker model, MediaPipe in subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared" / "data"
+
+
+def subprocess_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env.setdefault("GLOG_minloglevel", "2")
+    return env
+
+
+def run_py(code: str, timeout: float = 180.0) -> dict:
+    """Run Python code in a fresh interpreter; it must print one JSON object as its last stdout line.
+
+    MediaPipe runs this way: a FaceLandmarker created after a graph error in the same process can hang,
+    so every test gets its own process and a timeout instead.
+    """
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          timeout=timeout, env=subprocess_env(), cwd=REPO)
+    if proc.returncode != 0:
+        raise AssertionError(f"subprocess failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_live(*args: str, timeout: float = 300.0, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the `live` CLI as a user would (python -m live)."""
+    return subprocess.run([sys.executable, "-m", "live", *args], capture_output=True, text=True, timeout=timeout,
+                          env=subprocess_env(), cwd=cwd or REPO, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="session")
+def landmarker_path() -> Path:
+    from live.assets import AssetStore
+
+    return AssetStore(progress=False).resolve("face_landmarker")
+
+
+@pytest.fixture(scope="session")
+def driving_clips() -> list[Path]:
+    clips = sorted((SHARED / "driving").glob("*.mp4"))
+    if not clips:
+        pytest.skip(f"no driving clips in {SHARED / 'driving'} (../shared is not beside this checkout)")
+    return clips
+
+
+@pytest.fixture()
+def clip(tmp_path) -> Path:
+    """A 30-frame 256x256 .avi of the astronaut moving (MJPG: exact frame count, quick to write)."""
+    from live.samples import moving_clip
+
+    return moving_clip(tmp_path / "clip.avi", frames=30, size=256)
