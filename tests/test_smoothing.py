@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from live.smoothing import OneEuro, SignalSmoother
-from live.stages.tracking import matrix_to_pose
+from live.landmarker import matrix_to_pose
 
 
 def test_one_euro_reduces_jitter_on_a_still_signal():

@@ -102,3 +102,26 @@ print(json.dumps(out))
         assert abs((lx + rx) / 2 - 0.5) < 0.03, name
         assert 0.36 < (ly + ry) / 2 < 0.5, name
         assert a["roundtrip"] == [128.0, 128.0] or max(abs(v - 128.0) for v in a["roundtrip"]) < 1e-6
+
+
+def test_fast_result_reader_matches_the_public_api(landmarker_path):
+    r = run_py(PRELUDE.format(model=str(landmarker_path)) + """
+from live.landmarker import FaceTracker
+from live.samples import moving_clip
+import tempfile, pathlib
+clip = moving_clip(pathlib.Path(tempfile.mkdtemp()) / "c.avi", frames=12, size=320)
+cap = cv2.VideoCapture(str(clip))
+frames = [cv2.cvtColor(cap.read()[1], cv2.COLOR_BGR2RGB) for _ in range(12)]
+fast, ref = FaceTracker(MODEL, fast=True), FaceTracker(MODEL, fast=False)
+fast.open(); ref.open()
+same, n = True, 0
+for i, img in enumerate(frames + [np.zeros((64, 64, 3), np.uint8)]):
+    a, b = fast.detect(img, i / 30), ref.detect(img, i / 30)
+    n += len(a)
+    same &= len(a) == len(b) and all(
+        np.array_equal(x.landmarks, y.landmarks) and np.array_equal(x.blendshapes, y.blendshapes)
+        and np.array_equal(x.matrix, y.matrix) for x, y in zip(a, b))
+print(json.dumps({"fast_used": fast.fast, "same": bool(same), "faces": n}))
+fast.close(); ref.close()
+""")
+    assert r["fast_used"] and r["same"] and r["faces"] == 12
