@@ -15,7 +15,10 @@ NOSE_TIP = 1
 
 
 def _text(img: np.ndarray, text: str, org: tuple[int, int], scale: float) -> None:
-    cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 3, cv2.LINE_AA)
+    """White text on a dark box (an outline drawn with a thicker pen does not line up in OpenCV 5)."""
+    (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    x, y = org
+    cv2.rectangle(img, (x - 3, y - h - 4), (x + w + 3, y + base + 2), (20, 20, 20), -1)
     cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, WHITE, 1, cv2.LINE_AA)
 
 
@@ -24,9 +27,10 @@ def annotate(frame: Frame) -> np.ndarray:
     img = frame.image.copy()  # [H,W,3] uint8 RGB
     h, w = img.shape[:2]
     scale = max(0.4, min(w, h) / 900)
+    line1, line2 = int(30 * scale) + 8, int(30 * scale) + 8 + int(40 * scale) + 6
     face = frame.face
     if face is None:
-        _text(img, f"#{frame.seq} no face", (8, int(28 * scale + 8)), scale)
+        _text(img, f"#{frame.seq} no face", (8, line1), scale)
         return img
     pts = np.round(face.landmarks[:, :2] * [w, h]).astype(np.int32)
     radius = max(1, round(min(w, h) / 400))
@@ -41,11 +45,11 @@ def annotate(frame: Frame) -> np.ndarray:
         end = (int(origin[0] + length * axis[0]), int(origin[1] - length * axis[1]))
         cv2.line(img, origin, end, colour, max(1, radius + 1), cv2.LINE_AA)
     _text(img, f"#{frame.seq} yaw {face.yaw:+5.1f} pitch {face.pitch:+5.1f} roll {face.roll:+5.1f}",
-          (8, int(28 * scale + 8)), scale)
+          (8, line1), scale)
     smile = (face.blendshape("mouthSmileLeft") + face.blendshape("mouthSmileRight")) / 2
     blink = (face.blendshape("eyeBlinkLeft") + face.blendshape("eyeBlinkRight")) / 2
     _text(img, f"jaw {face.blendshape('jawOpen'):.2f} smile {smile:.2f} blink {blink:.2f}",
-          (8, int(60 * scale + 8)), scale)
+          (8, line2), scale)
     return img
 
 

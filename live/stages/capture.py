@@ -57,7 +57,7 @@ class Capture:
         self.pending: np.ndarray | None = None  # a BGR frame already read, returned by the next read
 
     def start(self) -> None:
-        self._t0_ns = time.perf_counter_ns()
+        self._t0_ns = 0  # the clock starts at the first read, after every stage has loaded its models
 
     def close(self) -> None:
         if self._cap is not None:
@@ -67,6 +67,8 @@ class Capture:
     def read(self) -> Frame | None:
         if self.max_frames is not None and self._seq >= self.max_frames:
             return None
+        if not self._t0_ns:
+            self._t0_ns = time.perf_counter_ns()
         media_s = self._media_offset + self._index / self.fps
         if self.realtime:
             delay = self._t0_ns / 1e9 + media_s - time.perf_counter()
