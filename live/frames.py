@@ -64,7 +64,8 @@ class Frame:
     timings: tuple[tuple[str, float], ...] = ()  # (stage name, milliseconds) in the order stages ran
     face: Face | None = None  # set by the tracking stage; None = no face (or not tracked yet)
     tracked: bool = False  # True once the tracking stage has seen this frame
-    annotated: np.ndarray | None = field(default=None, repr=False)  # [H,W,3] uint8 RGB, for display
+    offset: np.ndarray | None = field(default=None, repr=False)  # [1,K,512] float32 latent offset (encoder)
+    output: np.ndarray | None = field(default=None, repr=False)  # [S,S,3] uint8 RGB synthesised face
 
     @property
     def has_face(self) -> bool:

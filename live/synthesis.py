@@ -1,0 +1,114 @@
+"""Building the synthesis network for a fixed identity, its ONNX export, and a backend to run it.
+
+`SynthesisNet` is what every backend runs: offset [1,K,512] -> image [1,3,S,S] in [-1,1], where the
+identity is folded in (see live.models.specialize) and S is 256, 512 or 1024 (downsampled from 1024 by
+area averaging). ONNX files are written under engines/ with a name that carries everything they depend
+on (generator hash, identity hash, K, size, torch version), atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from live.backends.base import Backend, BackendError, TensorSpec
+from live.models.generator import MobileStyleGAN, broadcast_styles, z_from_seed
+from live.models.specialize import FixedIdentitySynthesis
+
+log = logging.getLogger(__name__)
+
+SIZES = (256, 512, 1024)
+ENGINES_DIR = Path(__file__).resolve().parent.parent / "engines"
+BACKENDS = ("torch", "torch-compile", "torch-compile-bf16", "onnxruntime", "openvino", "tensorrt")
+
+
+class SynthesisNet(nn.Module):
+    """offset [1,K,512] -> image [1,3,size,size] in [-1,1] for one identity."""
+
+    def __init__(self, generator: MobileStyleGAN, identity: torch.Tensor, k: int, size: int = 1024):
+        # generator: the loaded generator; identity: W+ [1,num_layers,512]; k: offset layers; size: output side.
+        super().__init__()
+        if size not in SIZES:
+            raise ValueError(f"size must be one of {', '.join(map(str, SIZES))}, got {size}")
+        self.k, self.size = k, size
+        self.fixed = FixedIdentitySynthesis(generator.synthesis_net, identity, k)
+
+    def forward(self, offset: torch.Tensor) -> torch.Tensor:
+        img = self.fixed(offset)
+        if self.size != img.shape[-1]:
+            img = F.avg_pool2d(img, img.shape[-1] // self.size)
+        return img
+
+
+def seed_identity(generator: MobileStyleGAN, seed: int, truncation: float = 0.7) -> torch.Tensor:
+    """W+ styles [1,num_layers,512] of a generated identity."""
+    return broadcast_styles(generator.mapping(z_from_seed(seed), truncation), generator.num_layers)
+
+
+def identity_hash(identity: torch.Tensor) -> str:
+    return hashlib.sha256(identity.detach().float().contiguous().numpy().tobytes()).hexdigest()
+
+
+def onnx_name(generator: MobileStyleGAN, identity: torch.Tensor, k: int, size: int) -> str:
+    return (f"synthesis-g{generator.source_sha256[:10]}-id{identity_hash(identity)[:10]}-k{k}-s{size}"
+            f"-torch{torch.__version__.split('+')[0]}.onnx")
+
+
+def export_onnx(net: SynthesisNet, path: Path) -> Path:
+    """Export `net` to ONNX at `path` (written to a temp file, then renamed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".onnx", dir=path.parent)
+    os.close(fd)
+    try:
+        example = torch.zeros(1, net.k, 512)
+        with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shape checks are constant here
+            torch.onnx.export(net.eval(), (example,), tmp, input_names=["offset"], output_names=["image"],
+                              dynamo=False, opset_version=17, do_constant_folding=True)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def make_backend(kind: str, net: SynthesisNet, generator: MobileStyleGAN, identity: torch.Tensor,
+                 device: str = "cpu", engines_dir: Path = ENGINES_DIR) -> Backend:
+    """A backend of `kind` running `net` (exports ONNX on first use for the ONNX-based kinds)."""
+    specs_in = {"offset": TensorSpec((1, net.k, 512))}
+    specs_out = {"image": TensorSpec((1, 3, net.size, net.size))}
+    if kind.startswith("torch"):
+        from live.backends.torch_backend import TorchBackend
+
+        return TorchBackend(net, specs_in, specs_out, device=device, compile="compile" in kind,
+                            bf16=kind.endswith("bf16"), cuda_graph=device.startswith("cuda"))
+    if kind not in BACKENDS:
+        raise BackendError(f"unknown backend {kind!r}; choose from {', '.join(BACKENDS)}")
+    onnx_path = engines_dir / onnx_name(generator, identity, net.k, net.size)
+    if not onnx_path.exists():
+        log.info("exporting the synthesis network to %s", onnx_path)
+        export_onnx(net, onnx_path)
+    if kind == "onnxruntime":
+        from live.backends.onnxruntime_backend import OrtBackend
+
+        return OrtBackend(onnx_path, device="cuda" if device.startswith("cuda") else "cpu")
+    if kind == "openvino":
+        from live.backends.openvino_backend import OpenVinoBackend
+
+        return OpenVinoBackend(onnx_path)
+    from live.backends.tensorrt_backend import TensorRtBackend, engine_path
+
+    return TensorRtBackend(engine_path(onnx_path, engines_dir))
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """[1,3,H,W] float in [-1,1] -> [H,W,3] uint8 RGB."""
+    return np.ascontiguousarray(((np.clip(image[0], -1.0, 1.0) + 1.0) * 127.5 + 0.5).astype(np.uint8).transpose(1, 2, 0))
