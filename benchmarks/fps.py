@@ -4,6 +4,7 @@
     python benchmarks/fps.py --input ../shared/data/driving/d3.mp4 --json
     python benchmarks/fps.py --input 0 --frames 300   # a camera
     python benchmarks/fps.py --realtime               # paced like a camera: shows drops and latency
+    python benchmarks/fps.py --stages synthesis --backends torch,onnxruntime,openvino --frames 20
 
 Warm-up frames are left out. `--json PATH` writes {"stages": {NAME: {"p50_ms", "p95_ms", "max_ms",
 "frames"}}, "fps", "latency_ms": {"p50", "p95"}, "dropped": {QUEUE: n}, "machine": {...}, "run": {...}};
@@ -61,12 +62,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--smoothing", type=float, default=1.0, help="tracking One-Euro strength (0 = off)")
     p.add_argument("--max-side", type=int, default=640, help="tracking input's longest side")
     p.add_argument("--num-faces", type=int, default=2, help="faces MediaPipe looks for")
+    p.add_argument("--backends", default="torch",
+                   help="synthesis backends, comma-separated: one pipeline run each (torch, torch-compile, "
+                        "torch-compile-bf16, onnxruntime, openvino, tensorrt)")
+    p.add_argument("--size", type=int, default=256, help="synthesis output side: 256, 512 or 1024")
+    p.add_argument("--k", type=int, default=8, help="style layers that take the per-frame offset")
+    p.add_argument("--device", default="cpu", help="synthesis device: cpu or cuda")
     p.add_argument("--json", nargs="?", const="-", metavar="PATH", help="write JSON to PATH (alone: print it)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     cfg = Config()
     cfg.tracking.smoothing, cfg.tracking.max_side, cfg.tracking.num_faces = args.smoothing, args.max_side, args.num_faces
+    cfg.synthesis.size, cfg.synthesis.k, cfg.synthesis.device = args.size, args.k, args.device
+    names = [n.strip() for n in args.stages.split(",") if n.strip()]
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()] if "synthesis" in names else [None]
+    store = AssetStore(progress=sys.stderr.isatty())
+    summary: dict = {"stages": {}, "per_backend": {}}
     with tempfile.TemporaryDirectory(prefix="live-fps-") as tmp:
         spec = args.input
         if spec is None:
@@ -74,18 +86,25 @@ def main(argv: list[str] | None = None) -> int:
 
             spec = str(moving_clip(Path(tmp) / "astronaut.mp4", frames=150))
             log.info("input: a 150-frame 512x512 clip of scikit-image's astronaut made for this run")
-        frames = args.frames or (300 if spec.strip().isdigit() else None)
-        source = open_capture(spec, realtime=args.realtime, loop=args.loop, max_frames=frames)
-        store = AssetStore(progress=sys.stderr.isatty())
-        stages = [build_stage(name.strip(), cfg, store) for name in args.stages.split(",") if name.strip()]
-        lossless = not (args.realtime or source.kind == "camera")
-        pipeline = Pipeline(source, stages + [NullSink()], lossless=lossless, warmup=args.warmup)
-        result = pipeline.run()
-    summary = result.summary
+        for backend in backends:
+            if backend:
+                cfg.synthesis.backend = backend
+            frames = args.frames or (300 if spec.strip().isdigit() else None)
+            source = open_capture(spec, realtime=args.realtime, loop=args.loop, max_frames=frames)
+            stages = [build_stage(name, cfg, store) for name in names]
+            lossless = not (args.realtime or source.kind == "camera")
+            result = Pipeline(source, stages + [NullSink()], lossless=lossless, warmup=args.warmup).run()
+            run = result.summary
+            summary["stages"].update(run["stages"])
+            for key in ("fps", "latency_ms", "dropped"):
+                summary.setdefault(key, run[key])  # top level: the first run
+            if backend:
+                summary["per_backend"][backend] = {k: run[k] for k in ("fps", "latency_ms", "dropped")}
     summary["machine"] = machine_info()
     summary["run"] = {"input": args.input or "generated astronaut clip", "frames": result.frames,
                       "warmup": args.warmup, "mode": "lossless" if lossless else "realtime (drop oldest)",
-                      "source_fps": source.fps, "stages": [s.name for s in stages]}
+                      "source_fps": source.fps, "stages": names, "backends": [b for b in backends if b],
+                      "size": args.size, "k": args.k}
     print(format_summary(summary))
     if args.json == "-":
         print(json.dumps(summary, indent=2))

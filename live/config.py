@@ -23,6 +23,16 @@ class TrackingConfig:
 
 
 @dataclass
+class SynthesisConfig:
+    backend: str = "torch"  # torch, torch-compile, torch-compile-bf16, onnxruntime, openvino, tensorrt
+    device: str = "cpu"  # cpu or cuda
+    size: int = 256  # output side: 256, 512 or 1024
+    k: int = 8  # leading style layers that take the per-frame offset
+    seed: int = 0  # generated identity (until enrollment gives identity files)
+    truncation: float = 0.7
+
+
+@dataclass
 class AssetConfig:
     cache_dir: Path | None = None  # default: LIVE_CACHE_DIR or the user cache dir
     offline: bool | None = None  # never download (default: LIVE_OFFLINE)
@@ -40,5 +50,6 @@ class PipelineConfig:
 class Config:
     capture: CaptureConfig = field(default_factory=CaptureConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
     assets: AssetConfig = field(default_factory=AssetConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)

@@ -76,9 +76,9 @@ class Stats:
 
 def format_summary(summary: dict) -> str:
     """The summary as a small text table for the terminal."""
-    lines = [f"{'stage':<14}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'frames':>8}"]
+    lines = [f"{'stage':<24}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'frames':>8}"]
     for name, s in summary["stages"].items():
-        lines.append(f"{name:<14}{s['p50_ms']:>9.2f}{s['p95_ms']:>9.2f}{s['max_ms']:>9.2f}{s['frames']:>8}")
+        lines.append(f"{name:<24}{s['p50_ms']:>9.2f}{s['p95_ms']:>9.2f}{s['max_ms']:>9.2f}{s['frames']:>8}")
     lat = summary["latency_ms"]
     lines.append(f"throughput {summary['fps']:.1f} fps; capture->sink latency p50 {lat['p50']:.1f} ms, "
                  f"p95 {lat['p95']:.1f} ms")

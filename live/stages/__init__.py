@@ -18,8 +18,21 @@ def _tracking(config: Config, store: AssetStore) -> Stage:
                          max_side=t.max_side)
 
 
+def _synthesis(config: Config, store: AssetStore) -> Stage:
+    from live.models.generator import load_mobilestylegan
+    from live.stages.synthesis import SynthesisStage
+    from live.synthesis import SynthesisNet, make_backend, seed_identity
+
+    s = config.synthesis
+    generator = load_mobilestylegan(store)
+    identity = seed_identity(generator, s.seed, s.truncation)
+    net = SynthesisNet(generator, identity, s.k, s.size)
+    return SynthesisStage(make_backend(s.backend, net, generator, identity, device=s.device))
+
+
 STAGES: dict[str, Callable[[Config, AssetStore], Stage]] = {
     "tracking": _tracking,
+    "synthesis": _synthesis,
 }
 
 

@@ -1,0 +1,45 @@
+"""Synthesis stage: the fixed identity plus this frame's offset on the first K style layers -> a face.
+
+The backend is any `Backend` with input "offset" [1,K,512] and output "image" [1,3,S,S]; the stage
+never asks which kind it is. Frames without an offset (no encoder yet, or no face) render the identity.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from live.backends.base import Backend
+from live.frames import Frame
+from live.synthesis import to_uint8
+
+log = logging.getLogger(__name__)
+
+
+class SynthesisStage:
+    def __init__(self, backend: Backend, warmup_runs: int = 2):
+        # backend: runs offset -> image; warmup_runs: runs in start() (compilation, caches) before frames.
+        spec = backend.inputs().get("offset")
+        if spec is None or len(spec.shape) != 3 or "image" not in backend.outputs():
+            raise ValueError(f"backend {backend.name} must take 'offset' [1,K,512] and give 'image'")
+        self.backend = backend
+        self.name = f"synthesis/{backend.name}"
+        self.k = spec.shape[1]
+        self.size = backend.outputs()["image"].shape[-1]
+        self.warmup_runs = warmup_runs
+        self._zeros = np.zeros(spec.shape, dtype=np.float32)
+
+    def start(self) -> None:
+        for _ in range(self.warmup_runs):
+            self.backend.run({"offset": self._zeros})
+
+    def process(self, frame: Frame) -> Frame:
+        offset = self._zeros if frame.offset is None else frame.offset.astype(np.float32, copy=False)
+        if offset.shape != self._zeros.shape:
+            raise ValueError(f"offset has shape {list(offset.shape)}, the synthesis takes {list(self._zeros.shape)}")
+        image = self.backend.run({"offset": offset})["image"]  # [1,3,S,S] in [-1,1]
+        return frame.replace(output=to_uint8(image))
+
+    def close(self) -> None:
+        pass
