@@ -1,45 +1,80 @@
-"""Build inference engines for the models `live` runs (ONNX exports; TensorRT engines on CUDA machines).
+"""Build the synthesis network for an identity as ONNX (validated against torch with ONNX Runtime) and,
+where TensorRT is importable (CUDA machines), as an FP16 TensorRT engine. Files go to engines/, named
+by everything they depend on, written atomically.
 
-Today the pipeline has no exportable network of its own yet (tracking runs MediaPipe's bundled
-TFLite models), so this prints the plan: what it would build, with which backends available here.
-The synthesis and encoder issues fill in the exports.
+    python build_engines.py --seed 0 --size 256 --k 8
+    python build_engines.py --seed 0 --size 1024 --k 8 --tensorrt     # on a CUDA machine with TensorRT
+
+The deformation encoder joins here when the reenactment issue lands.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import logging
+import sys
+import time
 from pathlib import Path
 
+import numpy as np
+import torch
+
 log = logging.getLogger("build_engines")
-
-ENGINES = Path(__file__).resolve().parent / "engines"
-PLANNED = [
-    ("synthesis", "MobileStyleGAN-FFHQ-1024 generator, identity fixed, per resolution 256/512/1024"),
-    ("encoder", "deformation encoder: driving signals -> W+ offset of the first K style layers"),
-]
-
-
-def available(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dry-run", action="store_true", help="only say what would be built (the default for now)")
-    p.parse_args(argv)
+    p.add_argument("--seed", type=int, default=0, help="generated identity to bake in (default 0)")
+    p.add_argument("--truncation", type=float, default=0.7)
+    p.add_argument("--size", type=int, default=256, choices=[256, 512, 1024], help="output side")
+    p.add_argument("--k", type=int, default=8, help="style layers that take the per-frame offset")
+    p.add_argument("--no-early-exit", action="store_true", help="below 1024: render 1024 and downsample")
+    p.add_argument("--tensorrt", action="store_true", help="also build a TensorRT FP16 engine (needs tensorrt)")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default: engines/ in the checkout)")
+    args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    backends = {name: available(mod) for name, mod in
-                (("torch", "torch"), ("onnx export", "onnx"), ("onnxruntime", "onnxruntime"),
-                 ("openvino", "openvino"), ("tensorrt", "tensorrt"))}
-    log.info("output folder: %s", ENGINES)
-    log.info("backends here: %s", ", ".join(f"{k}={'yes' if v else 'no'}" for k, v in backends.items()))
-    if not backends["tensorrt"]:
-        log.info("tensorrt is not importable: TensorRT engines are skipped (install it from NVIDIA's index "
-                 "on a CUDA machine)")
-    for name, what in PLANNED:
-        log.info("would build %-10s %s (not yet implemented: comes with the synthesis/encoder issues)", name, what)
+
+    from live.assets import AssetStore
+    from live.backends.base import BackendError
+    from live.models.generator import load_mobilestylegan
+    from live.synthesis import ENGINES_DIR, SynthesisNet, export_onnx, onnx_name, seed_identity
+
+    out = args.out or ENGINES_DIR
+    gen = load_mobilestylegan(AssetStore(progress=sys.stderr.isatty()))
+    identity = seed_identity(gen, args.seed, args.truncation)
+    net = SynthesisNet(gen, identity, args.k, args.size, early_exit=not args.no_early_exit)
+    path = out / onnx_name(gen, identity, args.k, args.size, net.early_exit)
+    t0 = time.time()
+    export_onnx(net, path)
+    log.info("ONNX: %s (%.1f MB, %.1f s)", path, path.stat().st_size / 1e6, time.time() - t0)
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        log.warning("onnxruntime is not installed: the export is not validated (pip install 'live[onnx]')")
+    else:
+        offset = (np.random.RandomState(0).randn(1, args.k, 512) * 0.3).astype(np.float32)
+        with torch.inference_mode():
+            ref = net(torch.from_numpy(offset)).numpy()
+        got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"offset": offset})[0]
+        diff = float(np.abs(got - ref).max())
+        log.info("validated with ONNX Runtime: max |diff| vs torch = %.2e", diff)
+        if diff > 1e-3:
+            log.error("the export differs from torch by more than 1e-3")
+            return 1
+    if args.tensorrt:
+        from live.backends.tensorrt_backend import engine_path
+
+        try:
+            log.info("TensorRT engine: %s", engine_path(path, out))
+        except BackendError as exc:
+            log.error("%s", exc)
+            return 1
+    else:
+        try:
+            import tensorrt  # noqa: F401
+            log.info("tensorrt is importable: add --tensorrt to build an FP16 engine")
+        except ImportError:
+            log.info("tensorrt is not importable here: no TensorRT engine (CUDA machines only)")
     return 0
 
 

@@ -27,6 +27,7 @@ class SynthesisConfig:
     backend: str = "torch"  # torch, torch-compile, torch-compile-bf16, onnxruntime, openvino, tensorrt
     device: str = "cpu"  # cpu or cuda
     size: int = 256  # output side: 256, 512 or 1024
+    early_exit: bool = True  # below 1024: fitted early-exit head (else render 1024 and downsample)
     k: int = 8  # leading style layers that take the per-frame offset
     seed: int = 0  # generated identity (until enrollment gives identity files)
     truncation: float = 0.7

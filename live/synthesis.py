@@ -34,13 +34,25 @@ BACKENDS = ("torch", "torch-compile", "torch-compile-bf16", "onnxruntime", "open
 class SynthesisNet(nn.Module):
     """offset [1,K,512] -> image [1,3,size,size] in [-1,1] for one identity."""
 
-    def __init__(self, generator: MobileStyleGAN, identity: torch.Tensor, k: int, size: int = 1024):
-        # generator: the loaded generator; identity: W+ [1,num_layers,512]; k: offset layers; size: output side.
+    def __init__(self, generator: MobileStyleGAN, identity: torch.Tensor, k: int, size: int = 1024,
+                 early_exit: bool = True):
+        # generator: the loaded generator; identity: W+ [1,num_layers,512]; k: offset layers; size: output side;
+        # early_exit: below 1024, stop early with a fitted output head (else render 1024 and downsample).
         super().__init__()
         if size not in SIZES:
             raise ValueError(f"size must be one of {', '.join(map(str, SIZES))}, got {size}")
         self.k, self.size = k, size
-        self.fixed = FixedIdentitySynthesis(generator.synthesis_net, identity, k)
+        head = None
+        if early_exit and size < 1024:
+            from live.models.early_exit import EXIT_BLOCK, load_heads
+
+            heads = load_heads()
+            if heads is None:
+                log.warning("no early-exit heads in this install: rendering 1024 and downsampling (slower)")
+            else:
+                head = (EXIT_BLOCK[size], *heads[size])
+        self.early_exit = head is not None
+        self.fixed = FixedIdentitySynthesis(generator.synthesis_net, identity, k, head=head)
 
     def forward(self, offset: torch.Tensor) -> torch.Tensor:
         img = self.fixed(offset)
@@ -58,9 +70,15 @@ def identity_hash(identity: torch.Tensor) -> str:
     return hashlib.sha256(identity.detach().float().contiguous().numpy().tobytes()).hexdigest()
 
 
-def onnx_name(generator: MobileStyleGAN, identity: torch.Tensor, k: int, size: int) -> str:
+def onnx_name(generator: MobileStyleGAN, identity: torch.Tensor, k: int, size: int, exit_head: bool) -> str:
     return (f"synthesis-g{generator.source_sha256[:10]}-id{identity_hash(identity)[:10]}-k{k}-s{size}"
-            f"-torch{torch.__version__.split('+')[0]}.onnx")
+            f"{_heads_tag() if exit_head else ''}-torch{torch.__version__.split('+')[0]}.onnx")
+
+
+def _heads_tag() -> str:
+    from live.models.early_exit import HEADS_PATH
+
+    return "-exit" + hashlib.sha256(HEADS_PATH.read_bytes()).hexdigest()[:8]
 
 
 def export_onnx(net: SynthesisNet, path: Path) -> Path:
@@ -92,7 +110,7 @@ def make_backend(kind: str, net: SynthesisNet, generator: MobileStyleGAN, identi
                             bf16=kind.endswith("bf16"), cuda_graph=device.startswith("cuda"))
     if kind not in BACKENDS:
         raise BackendError(f"unknown backend {kind!r}; choose from {', '.join(BACKENDS)}")
-    onnx_path = engines_dir / onnx_name(generator, identity, net.k, net.size)
+    onnx_path = engines_dir / onnx_name(generator, identity, net.k, net.size, net.early_exit)
     if not onnx_path.exists():
         log.info("exporting the synthesis network to %s", onnx_path)
         export_onnx(net, onnx_path)

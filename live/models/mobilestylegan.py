@@ -56,6 +56,20 @@ def haar_synthesis(low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
     return F.pixel_shuffle(out, 2)
 
 
+def haar_analysis(image: torch.Tensor) -> torch.Tensor:
+    """Inverse of `haar_synthesis` for an image [N,C,2H,2W] -> [N, C + 3C, H, W]: the C low bands, then
+    for each channel its (LH, HL, HH) (the layout the generator's wavelet output uses)."""
+    n, c, h2, w2 = image.shape
+    p = F.pixel_unshuffle(image, 2).reshape(n, c, 4, h2 // 2, w2 // 2)
+    p00, p01, p10, p11 = p.unbind(dim=2)
+    ll = (p00 + p01 + p10 + p11) * 0.5
+    lh = (p00 + p01 - p10 - p11) * 0.5
+    hl = (p00 - p01 + p10 - p11) * 0.5
+    hh = (p00 - p01 - p10 + p11) * 0.5
+    high = torch.stack([lh, hl, hh], dim=2).reshape(n, 3 * c, h2 // 2, w2 // 2)
+    return torch.cat([ll, high], dim=1)
+
+
 class ModulatedConv(nn.Module):
     """x * (modulation(w) * scale) -> conv. Depthwise-separable (3x3 depthwise + 1x1) or plain 1x1."""
 
@@ -147,14 +161,19 @@ class Synthesis(nn.Module):
     def forward(self, styles: torch.Tensor) -> torch.Tensor:
         return self.render(self.modulations(styles), styles.shape[0])
 
-    def render(self, mods: list[torch.Tensor], batch: int) -> torch.Tensor:
-        """The convolutional part, given the 23 per-channel multipliers (see `modulations`)."""
+    def render(self, mods: list[torch.Tensor], batch: int, features_of: int | None = None) -> torch.Tensor:
+        """The convolutional part, given the 23 per-channel multipliers (see `modulations`).
+
+        features_of: stop after this block and return its features [N,C,H,W] (for early-exit heads).
+        """
         x = self.input.expand(batch, -1, -1, -1)
         x = self.conv1(x, mods[0])
         for i, b in enumerate(self.blocks):
             x = b.upsample(x, mods[1 + 3 * i])
             x = b.conv1(x, mods[2 + 3 * i])
             x = b.conv2(x, mods[3 + 3 * i])
+            if i == features_of:
+                return x
         freq = self.to_img(x, mods[22]) + self.to_img_bias  # [N,12,512,512]
         n, _, h, w = freq.shape
         return haar_synthesis(freq[:, :3], freq[:, 3:].reshape(n, 3, 3, h, w))

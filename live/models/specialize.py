@@ -27,9 +27,11 @@ def _fold(weight: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
 class FixedIdentitySynthesis(nn.Module):
     """`forward(offset [N,K,512]) -> image [N,3,1024,1024]` for a fixed identity `styles [1,23,512]`."""
 
-    def __init__(self, synthesis: Synthesis, identity: torch.Tensor, k: int):
+    def __init__(self, synthesis: Synthesis, identity: torch.Tensor, k: int,
+                 head: tuple[int, torch.Tensor, torch.Tensor] | None = None):
         # synthesis: the full network (its weights are shared, not copied, for the dynamic layers);
-        # identity: W+ styles [1,23,512]; k: number of leading style layers that take an offset (0..23).
+        # identity: W+ styles [1,23,512]; k: number of leading style layers that take an offset (0..23);
+        # head: (block, weight [12,C,1,1], bias [1,12,1,1]) to stop after that block (early exit).
         super().__init__()
         n = synthesis.num_layers
         if identity.shape != (1, n, STYLE_DIM):
@@ -63,7 +65,13 @@ class FixedIdentitySynthesis(nn.Module):
             img_fixed = k <= n - 1
             w = _fold(synthesis.to_img.weight, mods[n - 1]) if img_fixed else synthesis.to_img.weight
             self.img_weight = nn.Parameter(w.clone(), requires_grad=False)
-            self.register_buffer("constant_image", synthesis.render(mods, 1) if k == 0 else torch.empty(0))
+            self.exit_block = len(synthesis.blocks) - 1 if head is None else head[0]
+            if head is not None:
+                self.img_weight = nn.Parameter(head[1].clone(), requires_grad=False)
+            self.register_buffer("img_bias", (synthesis.to_img_bias if head is None else head[2]).clone())
+            self.register_buffer("constant_image", torch.empty(0))
+            if k == 0:
+                self.constant_image = self._render(1, {})
 
     def _dynamic_mods(self, offset: torch.Tensor) -> dict[int, torch.Tensor]:
         """Multipliers [N,C] of the first K layers for identity + offset."""
@@ -88,11 +96,13 @@ class FixedIdentitySynthesis(nn.Module):
         n = offset.shape[0]
         if self.k == 0:
             return self.constant_image.expand(n, -1, -1, -1)
-        mods = self._dynamic_mods(offset)
+        return self._render(n, self._dynamic_mods(offset))
+
+    def _render(self, n: int, mods: dict[int, torch.Tensor]) -> torch.Tensor:
         s = self.synthesis
         x = s.input.expand(n, -1, -1, -1)
         x = self._conv(x, 0, mods.get(0), 0)
-        for i in range(len(s.blocks)):
+        for i in range(self.exit_block + 1):
             up = mods.get(1 + 3 * i, self.up_mods[i])
             x = x * up[:, :, None, None]
             h, w = x.shape[-2:]
@@ -101,9 +111,9 @@ class FixedIdentitySynthesis(nn.Module):
             x = self._conv(x, 1 + 2 * i, mods.get(2 + 3 * i), 1)
             x = self._conv(x, 2 + 2 * i, mods.get(3 + 3 * i), 1)
         m = mods.get(s.num_layers - 1)
-        if m is not None:
+        if m is not None and self.exit_block == len(s.blocks) - 1:
             x = x * m[:, :, None, None]
-        freq = F.conv2d(x, self.img_weight) + s.to_img_bias
+        freq = F.conv2d(x, self.img_weight) + self.img_bias
         h, w = freq.shape[-2:]
         return haar_synthesis(freq[:, :3], freq[:, 3:].reshape(n, 3, 3, h, w))
 
