@@ -36,8 +36,11 @@ def upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, pad: tuple[int
         x = F.pad(x, [0, up - 1, 0, 0, 0, up - 1])
         x = x.reshape(n, c, h * up, w * up)
     x = F.pad(x, [pad[0], pad[1], pad[0], pad[1]])
-    weight = torch.flip(kernel, [0, 1])[None, None].to(x.dtype).repeat(c, 1, 1, 1)
-    return F.conv2d(x, weight, groups=c)
+    # One single-channel convolution over all N*C planes. The kernel is symmetric (an outer product of
+    # [1,3,3,1]), so convolution and correlation agree and no flip is needed.
+    hp, wp = x.shape[-2:]
+    out = F.conv2d(x.reshape(n * c, 1, hp, wp), kernel[None, None].to(x.dtype))
+    return out.reshape(n, c, out.shape[-2], out.shape[-1])
 
 
 class EqualLinear(nn.Module):
@@ -67,20 +70,19 @@ class ModulatedConv2d(nn.Module):
             self.blur.register_buffer("kernel", make_kernel() * 4)
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        n, cin, h, w = x.shape
-        s = self.modulation(style).view(n, 1, cin, 1, 1)
-        weight = self.scale * self.weight * s  # [N,Cout,Cin,k,k]
-        if self.demodulate:
-            weight = weight * torch.rsqrt(weight.pow(2).sum([2, 3, 4]) + 1e-8).view(n, self.cout, 1, 1, 1)
-        x = x.reshape(1, n * cin, h, w)
+        # Modulate the activations and demodulate the outputs instead of building per-sample weights
+        # (StyleGAN2-ADA's non-fused path): the same result, static kernels (exportable), any batch.
+        s = self.modulation(style)  # [N,Cin]
+        weight = self.weight[0] * self.scale  # [Cout,Cin,k,k]
+        x = x * s[:, :, None, None]
         if self.upsample:
-            weight = weight.transpose(1, 2).reshape(n * cin, self.cout, self.kernel, self.kernel)
-            out = F.conv_transpose2d(x, weight, stride=2, groups=n)
-            out = out.reshape(n, self.cout, out.shape[-2], out.shape[-1])
-            return upfirdn2d(out, self.blur.kernel, pad=(1, 1))
-        weight = weight.reshape(n * self.cout, cin, self.kernel, self.kernel)
-        out = F.conv2d(x, weight, padding=self.kernel // 2, groups=n)
-        return out.reshape(n, self.cout, h, w)
+            out = upfirdn2d(F.conv_transpose2d(x, weight.transpose(0, 1), stride=2), self.blur.kernel, pad=(1, 1))
+        else:
+            out = F.conv2d(x, weight, padding=self.kernel // 2)
+        if self.demodulate:
+            d = torch.rsqrt((weight[None] * s[:, None, :, None, None]).pow(2).sum([2, 3, 4]) + 1e-8)  # [N,Cout]
+            out = out * d[:, :, None, None]
+        return out
 
 
 class StyledConv(nn.Module):
