@@ -80,11 +80,13 @@ def _bbox_area(landmarks: np.ndarray) -> float:
 class FaceTracker:
     """A MediaPipe FaceLandmarker (VIDEO mode) and the conversion of its results into `Face` objects."""
 
-    def __init__(self, model_path: Path, num_faces: int = 2, max_side: int = 640, fast: bool = True):
+    def __init__(self, model_path: Path, num_faces: int = 2, max_side: int = 640, fast: bool = True,
+                 video: bool = True):
         # model_path: face_landmarker.task (from the asset store); num_faces: faces MediaPipe looks for
         # (> 1 lets the tracker notice and skip extra faces); max_side: frames are downscaled to this
         # longest side before MediaPipe (its models run at 256 px; bigger frames only cost resizing);
-        # fast: read results straight from MediaPipe's C structs when possible (else the public API).
+        # fast: read results straight from MediaPipe's C structs when possible (else the public API);
+        # video: VIDEO mode (tracks across frames) or IMAGE mode (every image on its own, e.g. datasets).
         if num_faces < 1:
             raise ValueError(f"num_faces must be >= 1, got {num_faces}")
         if max_side < 64:
@@ -93,6 +95,7 @@ class FaceTracker:
         self.num_faces = num_faces
         self.max_side = max_side
         self.fast = fast
+        self.video = video
         self._landmarker = None
         self._names_checked = False
         self._last_ts_ms = -1
@@ -104,7 +107,7 @@ class FaceTracker:
         self._mp = mp
         options = vision.FaceLandmarkerOptions(
             base_options=BaseOptions(model_asset_path=str(self.model_path)),
-            running_mode=vision.RunningMode.VIDEO,
+            running_mode=vision.RunningMode.VIDEO if self.video else vision.RunningMode.IMAGE,
             num_faces=self.num_faces,
             output_face_blendshapes=True,
             output_facial_transformation_matrixes=True,
@@ -113,7 +116,10 @@ class FaceTracker:
             self._landmarker = vision.FaceLandmarker.create_from_options(options)
             # The first inference prints more start-up chatter; run it here on a blank frame.
             blank = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.zeros((64, 64, 3), np.uint8))
-            self._landmarker.detect_for_video(blank, 0)
+            if self.video:
+                self._landmarker.detect_for_video(blank, 0)
+            else:
+                self._landmarker.detect(blank)
         self._last_ts_ms = 0
         self.fast = self.fast and self._fast_path_available()
 
@@ -124,8 +130,8 @@ class FaceTracker:
             from mediapipe.tasks.python.vision import face_landmarker as fl
 
             self._c = (fl.MpFaceLandmarkerResultC, MpNormalizedLandmarkC, MpCategoryC)
-            return callable(getattr(self._landmarker._lib, "MpFaceLandmarkerDetectForVideo", None)) and \
-                hasattr(self._landmarker, "_handle")
+            fn = "MpFaceLandmarkerDetectForVideo" if self.video else "MpFaceLandmarkerDetectImage"
+            return callable(getattr(self._landmarker._lib, fn, None)) and hasattr(self._landmarker, "_handle")
         except (ImportError, AttributeError):
             log.info("this MediaPipe version has other internals: reading results through its public API")
             return False
@@ -153,7 +159,7 @@ class FaceTracker:
 
     def _detect_public(self, image, ts: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, tuple]]:
         """Reference path: MediaPipe's public API."""
-        result = self._landmarker.detect_for_video(image, ts)
+        result = self._landmarker.detect_for_video(image, ts) if self.video else self._landmarker.detect(image)
         out = []
         for i, lms in enumerate(result.face_landmarks):
             landmarks = np.array([(p.x, p.y, p.z) for p in lms], dtype=np.float32)
@@ -168,7 +174,10 @@ class FaceTracker:
         result_type, landmark_type, category_type = self._c
         lm = self._landmarker
         result = result_type()
-        lm._lib.MpFaceLandmarkerDetectForVideo(lm._handle, image._image_ptr, None, ts, ctypes.byref(result))
+        if self.video:
+            lm._lib.MpFaceLandmarkerDetectForVideo(lm._handle, image._image_ptr, None, ts, ctypes.byref(result))
+        else:
+            lm._lib.MpFaceLandmarkerDetectImage(lm._handle, image._image_ptr, None, ctypes.byref(result))
         try:
             out = []
             for i in range(result.face_landmarks_count):

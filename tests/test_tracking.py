@@ -121,7 +121,13 @@ for i, img in enumerate(frames + [np.zeros((64, 64, 3), np.uint8)]):
     same &= len(a) == len(b) and all(
         np.array_equal(x.landmarks, y.landmarks) and np.array_equal(x.blendshapes, y.blendshapes)
         and np.array_equal(x.matrix, y.matrix) for x, y in zip(a, b))
-print(json.dumps({"fast_used": fast.fast, "same": bool(same), "faces": n}))
 fast.close(); ref.close()
+img_fast, img_ref = FaceTracker(MODEL, fast=True, video=False), FaceTracker(MODEL, fast=False, video=False)
+img_fast.open(); img_ref.open()
+a, b = img_fast.detect(frames[3], 0.0), img_ref.detect(frames[3], 0.0)
+same_image = len(a) == len(b) == 1 and np.array_equal(a[0].landmarks, b[0].landmarks)
+img_fast.close(); img_ref.close()
+print(json.dumps({"fast_used": fast.fast and img_fast.fast, "same": bool(same), "faces": n,
+                  "same_image_mode": bool(same_image)}))
 """)
-    assert r["fast_used"] and r["same"] and r["faces"] == 12
+    assert r["fast_used"] and r["same"] and r["faces"] == 12 and r["same_image_mode"]

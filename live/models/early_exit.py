@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from live.models.generator import MobileStyleGAN, broadcast_styles, z_from_seed
-from live.models.mobilestylegan import haar_analysis
+from live.models.mobilestylegan import haar_analysis, haar_synthesis
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,18 @@ def load_heads() -> dict[int, tuple[torch.Tensor, torch.Tensor]] | None:
 
     t = load_file(str(HEADS_PATH))
     return {size: (t[f"head{size}.weight"], t[f"head{size}.bias"]) for size in EXIT_BLOCK}
+
+
+@torch.inference_mode()
+def render_styles(gen: MobileStyleGAN, styles: torch.Tensor, size: int,
+                  heads: dict[int, tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """Any W+ styles [N,23,512] -> [N,3,size,size] through the early-exit head (no fixed identity)."""
+    s = gen.synthesis_net
+    weight, bias = heads[size]
+    feats = s.render(s.modulations(styles), styles.shape[0], features_of=EXIT_BLOCK[size])
+    freq = F.conv2d(feats, weight) + bias
+    n, _, h, w = freq.shape
+    return haar_synthesis(freq[:, :3], freq[:, 3:].reshape(n, 3, 3, h, w))
 
 
 def main(argv: list[str] | None = None) -> int:
