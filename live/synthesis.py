@@ -106,8 +106,9 @@ def make_backend(kind: str, net: SynthesisNet, generator: MobileStyleGAN, identi
     if kind.startswith("torch"):
         from live.backends.torch_backend import TorchBackend
 
+        on_gpu = device.startswith("cuda")
         return TorchBackend(net, specs_in, specs_out, device=device, compile="compile" in kind,
-                            bf16=kind.endswith("bf16"), cuda_graph=device.startswith("cuda"))
+                            bf16=kind.endswith("bf16"), cuda_graph=on_gpu, host_outputs=not on_gpu)
     if kind not in BACKENDS:
         raise BackendError(f"unknown backend {kind!r}; choose from {', '.join(BACKENDS)}")
     onnx_path = engines_dir / onnx_name(generator, identity, net.k, net.size, net.early_exit)

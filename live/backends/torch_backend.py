@@ -17,10 +17,12 @@ class TorchBackend:
     name = "torch"
 
     def __init__(self, module: torch.nn.Module, inputs: dict[str, TensorSpec], outputs: dict[str, TensorSpec],
-                 device: str = "cpu", compile: bool = False, bf16: bool = False, cuda_graph: bool = False):
+                 device: str = "cpu", compile: bool = False, bf16: bool = False, cuda_graph: bool = False,
+                 host_outputs: bool = True):
         # module: takes the inputs positionally in `inputs` order, returns one tensor or a tuple in
         # `outputs` order; device: "cpu" or "cuda[:n]"; compile: torch.compile with frozen weights;
-        # bf16: autocast to bfloat16 (CPUs with avx512_bf16/AMX, GPUs); cuda_graph: capture on CUDA.
+        # bf16: autocast to bfloat16 (CPUs with avx512_bf16/AMX, GPUs); cuda_graph: capture on CUDA;
+        # host_outputs: return numpy (else torch tensors left on the device, for the GPU path).
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise BackendError(f"device {device!r} asked for, but torch sees no CUDA GPU")
         if cuda_graph and not device.startswith("cuda"):
@@ -28,7 +30,7 @@ class TorchBackend:
         self.device = torch.device(device)
         self.module = module.to(self.device).eval()
         self._inputs, self._outputs = inputs, outputs
-        self.compile, self.bf16, self.cuda_graph = compile, bf16, cuda_graph
+        self.compile, self.bf16, self.cuda_graph, self.host_outputs = compile, bf16, cuda_graph, host_outputs
         if compile:
             self.name = "torch-compile"
         if bf16:
@@ -58,7 +60,7 @@ class TorchBackend:
         return out if isinstance(out, tuple) else (out,)
 
     @torch.inference_mode()
-    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray | torch.Tensor]:
         check_feeds(self, feeds)
         if self._fn is None:
             self._build()
@@ -67,6 +69,8 @@ class TorchBackend:
             outs = self._run_graph(args)
         else:
             outs = self._call(*args)
+        if not self.host_outputs:
+            return {k: v.clone() if self.cuda_graph else v for k, v in zip(self._outputs, outs, strict=True)}
         return {k: v.float().cpu().numpy() for k, v in zip(self._outputs, outs, strict=True)}
 
     def _run_graph(self, args: list[torch.Tensor]):

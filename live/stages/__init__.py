@@ -27,7 +27,7 @@ def _synthesis(config: Config, store: AssetStore) -> Stage:
     generator = load_mobilestylegan(store)
     identity = seed_identity(generator, s.seed, s.truncation)
     net = SynthesisNet(generator, identity, s.k, s.size, s.early_exit)
-    return SynthesisStage(make_backend(s.backend, net, generator, identity, device=s.device))
+    return SynthesisStage(make_backend(s.backend, net, generator, identity, device=s.device), device=s.device)
 
 
 STAGES: dict[str, Callable[[Config, AssetStore], Stage]] = {

@@ -9,17 +9,21 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import torch
 
 from live.backends.base import Backend
 from live.frames import Frame
+from live.gpu import Downloader, StageStream, to_image_uint8
 from live.synthesis import to_uint8
 
 log = logging.getLogger(__name__)
 
 
 class SynthesisStage:
-    def __init__(self, backend: Backend, warmup_runs: int = 2):
-        # backend: runs offset -> image; warmup_runs: runs in start() (compilation, caches) before frames.
+    def __init__(self, backend: Backend, warmup_runs: int = 2, device: str = "cpu"):
+        # backend: runs offset -> image; warmup_runs: runs in start() (compilation, caches) before frames;
+        # device: where the backend leaves its output ("cuda": the stage works on its own CUDA stream,
+        # converts to uint8 on the GPU and downloads once through a pinned buffer).
         spec = backend.inputs().get("offset")
         if spec is None or len(spec.shape) != 3 or "image" not in backend.outputs():
             raise ValueError(f"backend {backend.name} must take 'offset' [1,K,512] and give 'image'")
@@ -29,6 +33,8 @@ class SynthesisStage:
         self.size = backend.outputs()["image"].shape[-1]
         self.warmup_runs = warmup_runs
         self._zeros = np.zeros(spec.shape, dtype=np.float32)
+        self.stream = StageStream(device)
+        self.download = Downloader()
 
     def start(self) -> None:
         for _ in range(self.warmup_runs):
@@ -38,8 +44,12 @@ class SynthesisStage:
         offset = self._zeros if frame.offset is None else frame.offset.astype(np.float32, copy=False)
         if offset.shape != self._zeros.shape:
             raise ValueError(f"offset has shape {list(offset.shape)}, the synthesis takes {list(self._zeros.shape)}")
-        image = self.backend.run({"offset": offset})["image"]  # [1,3,S,S] in [-1,1]
-        return frame.replace(output=to_uint8(image))
+        image, event = self.stream.run(self._render, offset)
+        return frame.replace(output=self.download(image, event) if isinstance(image, torch.Tensor) else image)
+
+    def _render(self, offset: np.ndarray):
+        image = self.backend.run({"offset": offset})["image"]  # [1,3,S,S] in [-1,1], numpy or device tensor
+        return to_image_uint8(image) if isinstance(image, torch.Tensor) else to_uint8(image)
 
     def close(self) -> None:
         pass
