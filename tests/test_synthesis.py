@@ -119,3 +119,18 @@ t.close()
 print(json.dumps({{"faces": len(faces)}}))
 """)
     assert r["faces"] == 1
+
+
+def test_pipeline_with_a_fake_synthesis_backend(clip):
+    from live.pipeline import Pipeline
+    from live.stages.capture import open_capture
+    from live.stages.file import NullSink
+
+    fake = FakeBackend({"offset": TensorSpec((1, 8, 512))}, {"image": TensorSpec((1, 3, 32, 32))}, value=-1.0)
+    outputs = []
+    p = Pipeline(open_capture(str(clip)), [SynthesisStage(fake, warmup_runs=0), NullSink()], lossless=True,
+                 on_frame=lambda f: outputs.append(f.output))
+    result = p.run()
+    assert result.frames == 30 and fake.calls == 30
+    assert all(o.shape == (32, 32, 3) and o.max() == 0 for o in outputs)
+    assert "synthesis/fake" in result.summary["stages"]
