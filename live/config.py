@@ -34,6 +34,15 @@ class SynthesisConfig:
 
 
 @dataclass
+class EncoderConfig:
+    relative: bool = True  # driver's change from their own neutral (else absolute signals)
+    smoothing_s: float = 0.0  # extra smoothing of the offset (time constant, seconds; 0 = none)
+    release_s: float = 0.5  # ease back to neutral when the face is lost (time constant, seconds)
+    expression_gain: float = 1.0  # 0..2
+    pose_gain: float = 1.0  # 0..2
+
+
+@dataclass
 class AssetConfig:
     cache_dir: Path | None = None  # default: LIVE_CACHE_DIR or the user cache dir
     offline: bool | None = None  # never download (default: LIVE_OFFLINE)
@@ -52,5 +61,6 @@ class Config:
     capture: CaptureConfig = field(default_factory=CaptureConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
     assets: AssetConfig = field(default_factory=AssetConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)

@@ -30,8 +30,21 @@ def _synthesis(config: Config, store: AssetStore) -> Stage:
     return SynthesisStage(make_backend(s.backend, net, generator, identity, device=s.device), device=s.device)
 
 
+def _encoder(config: Config, store: AssetStore) -> Stage:
+    from live.models.encoder import LinearEncoder
+    from live.stages.encoder import EncoderStage
+
+    e = config.encoder
+    enc = LinearEncoder.load()
+    if enc.k != config.synthesis.k:
+        config.synthesis.k = enc.k  # the synthesis takes what the encoder gives
+    return EncoderStage(enc, relative=e.relative, smoothing_s=e.smoothing_s, release_s=e.release_s,
+                        expression_gain=e.expression_gain, pose_gain=e.pose_gain)
+
+
 STAGES: dict[str, Callable[[Config, AssetStore], Stage]] = {
     "tracking": _tracking,
+    "encoder": _encoder,
     "synthesis": _synthesis,
 }
 

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from live.draw import annotate
 from live.frames import Frame
@@ -46,14 +47,16 @@ class FileSink:
     name = "sink"
 
     def __init__(self, video: Path | None = None, jsonl: Path | None = None, fps: float = 30.0,
-                 draw: bool = True, landmarks: bool = False):
+                 draw: bool = True, landmarks: bool = False, side_by_side: bool = False):
         # video: .mp4/.avi/... path or None; jsonl: path or None; fps: frame rate of the written video;
-        # draw: draw landmarks and pose on the video; landmarks: include the 478 landmarks in the JSON.
+        # draw: draw landmarks and pose on the input; landmarks: include the 478 landmarks in the JSON;
+        # side_by_side: write [driver | avatar] (else the avatar when there is one, the input otherwise).
         self.video = check_output_path(video, set(FOURCC)) if video else None
         self.jsonl = check_output_path(jsonl) if jsonl else None
         self.fps = fps
         self.draw = draw
         self.landmarks = landmarks
+        self.side_by_side = side_by_side
         self._writer: cv2.VideoWriter | None = None
         self._size: tuple[int, int] | None = None
         self._json = None
@@ -75,7 +78,7 @@ class FileSink:
         return frame
 
     def _write_video(self, frame: Frame) -> None:
-        image = annotate(frame) if self.draw else frame.image
+        image = self.picture(frame)
         h, w = image.shape[:2]
         if self._writer is None:
             self._size = (w, h)
@@ -86,6 +89,18 @@ class FileSink:
         if (w, h) != self._size:
             image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
         self._writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+
+    def picture(self, frame: Frame) -> np.ndarray:
+        """What goes into the video for this frame ([H,W,3] uint8 RGB)."""
+        if frame.output is not None and not self.side_by_side:
+            return frame.output
+        driver = annotate(frame) if self.draw else frame.image
+        if frame.output is None:
+            return driver
+        side = frame.output.shape[0]
+        scale = side / driver.shape[0]
+        driver = cv2.resize(driver, (max(1, round(driver.shape[1] * scale)), side), interpolation=cv2.INTER_AREA)
+        return np.hstack([driver, frame.output])
 
     def record(self, frame: Frame) -> dict:
         """The JSON object written for one frame."""

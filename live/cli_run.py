@@ -1,0 +1,90 @@
+"""`live run` and `live demo`: the full reenactment pipeline from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from live.config import Config
+
+log = logging.getLogger("live")
+
+PORTRAIT_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+
+
+def identity_seed(spec: str) -> int:
+    """The seed of `seed:N`; portraits and identity files are explained (enrollment is not in yet)."""
+    text = spec.strip()
+    if text.startswith("seed:"):
+        value = text[5:]
+        if not value.isdigit():
+            raise ValueError(f"--identity seed:N wants a non-negative integer, got {spec!r}")
+        return int(value)
+    path = Path(text).expanduser()
+    if path.suffix.lower() in PORTRAIT_EXTENSIONS:
+        raise ValueError(f"{spec} is a portrait: enroll it first (`live enroll` comes with the enrollment "
+                         "feature); until then use a generated identity, e.g. --identity seed:0")
+    if not path.exists():
+        raise ValueError(f"identity {spec!r} not found: give seed:N or an identity file")
+    raise ValueError(f"{spec}: identity files come with enrollment; use --identity seed:N for now")
+
+
+def _synthesis_config(cfg: Config, args: argparse.Namespace, seed: int) -> None:
+    cfg.synthesis.seed = seed
+    cfg.synthesis.size = args.size
+    cfg.synthesis.backend = args.backend
+    cfg.synthesis.device = args.device
+
+
+def cmd_run(args: argparse.Namespace, store, status_line) -> int:
+    from live.pipeline import Pipeline
+    from live.stages import build_stage
+    from live.stages.capture import open_capture
+    from live.stages.file import FileSink
+    from live.stats import format_summary
+
+    cfg = Config()
+    _synthesis_config(cfg, args, identity_seed(args.identity))
+    cfg.encoder.relative = not args.absolute
+    source = open_capture(args.input, realtime=args.realtime, loop=args.loop, max_frames=args.max_frames)
+    sink = FileSink(video=args.output, fps=source.fps, side_by_side=args.side_by_side)
+    stages = [build_stage(name, cfg, store) for name in ("tracking", "encoder", "synthesis")] + [sink]
+    live_input = args.realtime or source.kind == "camera"
+    pipeline = Pipeline(source, stages, lossless=not live_input, warmup=cfg.pipeline.warmup)
+    status = status_line(pipeline)
+    pipeline.on_frame = status
+    log.info("reenacting %s with identity %s at %d px (%s)", args.input, args.identity, args.size, args.backend)
+    try:
+        result = pipeline.run()
+    finally:
+        status.end()
+    print(format_summary(result.summary))
+    if args.output:
+        print(f"wrote {args.output}")
+    return 130 if result.interrupted else 0
+
+
+def cmd_demo(args: argparse.Namespace, store, status_line) -> int:
+    from live.demo import ScriptedSource
+    from live.pipeline import Pipeline
+    from live.stages import build_stage
+    from live.stages.file import FileSink
+    from live.stats import format_summary
+
+    cfg = Config()
+    _synthesis_config(cfg, args, args.seed)
+    source = ScriptedSource(fps=args.fps)
+    sink = FileSink(video=args.output, fps=args.fps)
+    stages = [build_stage("encoder", cfg, store), build_stage("synthesis", cfg, store), sink]
+    pipeline = Pipeline(source, stages, lossless=True, warmup=3)
+    status = status_line(pipeline)
+    pipeline.on_frame = status
+    try:
+        result = pipeline.run()
+    finally:
+        status.end()
+    print(format_summary(result.summary))
+    print(f"wrote {args.output}: {result.frames} frames of seed {args.seed} at {args.size}x{args.size}, "
+          f"{args.fps:g} fps (smile, blink, jaw open, brows, turn left/right, nod)")
+    return 130 if result.interrupted else 0

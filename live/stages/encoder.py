@@ -1,0 +1,75 @@
+"""Encoder stage: the driver's tracked face -> the offset of the first K style layers.
+
+Relative mode (default): the signal is the driver's change from their own neutral reference (the first
+frame with a face; `recentre()` takes the next face frame as the new neutral), so the driver's face shape
+never leaks into the avatar. Absolute mode uses the signals as they are, against a zero reference.
+Stabilised: implausible jumps are clamped, the offset can be smoothed, and when the face is lost the
+offset eases back to neutral instead of freezing or jumping.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+
+from live.frames import Frame
+from live.models.encoder import LinearEncoder, face_signals
+
+log = logging.getLogger(__name__)
+
+MAX_DELTA = np.concatenate([np.full(52, 1.0), np.full(3, 45.0 / 30.0)]).astype(np.float32)  # clamp per signal
+
+
+class EncoderStage:
+    name = "encoder"
+
+    def __init__(self, encoder: LinearEncoder, relative: bool = True, smoothing_s: float = 0.0,
+                 release_s: float = 0.5, expression_gain: float = 1.0, pose_gain: float = 1.0):
+        # encoder: signals -> offset; relative: against the driver's own neutral (else absolute);
+        # smoothing_s: time constant of extra offset smoothing (0 = none; signals are One-Euro smoothed
+        # already); release_s: time constant of the ease back to neutral when the face is lost;
+        # expression_gain / pose_gain: scale of blendshape / head-angle changes (0..2).
+        self.encoder = encoder
+        self.relative = relative
+        self.smoothing_s, self.release_s = smoothing_s, release_s
+        self.gains = np.concatenate([np.full(52, expression_gain), np.full(3, pose_gain)]).astype(np.float32)
+        self.reference: np.ndarray | None = None if relative else np.zeros(55, np.float32)
+        self._offset = np.zeros((1, encoder.k, 512), np.float32)
+        self._t: float | None = None
+        self._warned_no_face = False
+        self._recentre = False
+
+    def recentre(self) -> None:
+        """Take the next frame with a face as the driver's neutral."""
+        self._recentre = True
+
+    def start(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def process(self, frame: Frame) -> Frame:
+        dt = 0.0 if self._t is None else max(0.0, frame.t_media_s - self._t)
+        self._t = frame.t_media_s
+        if frame.face is None:
+            if not self._warned_no_face and self.reference is None:
+                log.warning("no face in the driving input yet: the avatar stays neutral")
+                self._warned_no_face = True
+            decay = math.exp(-dt / self.release_s) if self.release_s > 0 else 0.0
+            self._offset = self._offset * decay
+            return frame.replace(offset=self._offset.copy())
+        signals = face_signals(frame.face)
+        if self.reference is None or self._recentre:
+            self.reference, self._recentre = signals.copy(), False
+            log.info("driver neutral taken at frame %d", frame.seq)
+        delta = np.clip((signals - self.reference) * self.gains, -MAX_DELTA, MAX_DELTA)
+        target = self.encoder(delta)
+        if self.smoothing_s > 0 and dt > 0:
+            a = 1.0 - math.exp(-dt / self.smoothing_s)
+            self._offset = self._offset + a * (target - self._offset)
+        else:
+            self._offset = target
+        return frame.replace(offset=self._offset.copy())
