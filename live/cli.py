@@ -104,11 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
     def synthesis_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--size", type=int, default=256, choices=[256, 512, 1024],
                        help="avatar side in pixels (default 256: real time on a CPU)")
-        p.add_argument("--backend", default="torch",
-                       choices=["torch", "torch-compile", "torch-compile-bf16", "onnxruntime", "openvino",
+        p.add_argument("--backend", default="auto",
+                       choices=["auto", "torch", "torch-compile", "torch-compile-bf16", "onnxruntime", "openvino",
                                 "tensorrt"],
-                       help="how synthesis runs (default torch; torch-compile-bf16 is fastest on recent CPUs "
-                            "after a ~30 s first compile)")
+                       help="how synthesis runs. auto (default): torch-compile-bf16 on CPUs with native bf16, "
+                            "torch-compile elsewhere when a C++ compiler exists, else torch. The first compile "
+                            "takes ~30 s and is cached; a failed compile falls back to plain torch")
         p.add_argument("--device", default="cpu", help="cpu or cuda")
 
     d = sub.add_parser("demo", help="animate a generated face with a scripted sequence (no camera needed)",

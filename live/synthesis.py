@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 SIZES = (256, 512, 1024)
 ENGINES_DIR = Path(__file__).resolve().parent.parent / "engines"
-BACKENDS = ("torch", "torch-compile", "torch-compile-bf16", "onnxruntime", "openvino", "tensorrt")
+BACKENDS = ("auto", "torch", "torch-compile", "torch-compile-bf16", "onnxruntime", "openvino", "tensorrt")
 
 
 class SynthesisNet(nn.Module):
@@ -101,6 +101,11 @@ def export_onnx(net: SynthesisNet, path: Path) -> Path:
 def make_backend(kind: str, net: SynthesisNet, generator: MobileStyleGAN, identity: torch.Tensor,
                  device: str = "cpu", engines_dir: Path = ENGINES_DIR) -> Backend:
     """A backend of `kind` running `net` (exports ONNX on first use for the ONNX-based kinds)."""
+    if kind == "auto":
+        from live.backends.torch_backend import best_cpu_kind
+
+        kind = "torch-compile" if device.startswith("cuda") else best_cpu_kind()
+        log.info("synthesis backend: %s", kind)
     specs_in = {"offset": TensorSpec((1, net.k, 512))}
     specs_out = {"image": TensorSpec((1, 3, net.size, net.size))}
     if kind.startswith("torch"):

@@ -63,6 +63,7 @@ def test_gain_zero_keeps_the_identity():
 
 
 def test_demo_writes_a_video_of_faces(tmp_path, landmarker_path):
+    """The README's main command, with its default backend (auto: compiled on this CPU)."""
     out = tmp_path / "demo.mp4"
     r = run_live("demo", "--seed", "2", "--fps", "4", "-o", str(out), timeout=600)
     assert r.returncode == 0, r.stderr
@@ -108,7 +109,7 @@ for t in range(20):
     st = driver.clone(); st[:, :enc.k] += torch.from_numpy(enc(delta))
     w.write(cv2.cvtColor(to_uint8(render_styles(gen, st, 256, heads).numpy()), cv2.COLOR_RGB2BGR))
 w.release()
-r = subprocess.run([sys.executable, "-m", "live", "run", "--identity", "seed:7", "--input",
+r = subprocess.run([sys.executable, "-m", "live", "run", "--identity", "seed:7", "--backend", "torch", "--input",
                     {str(tmp_path / 'driver.avi')!r}, "-o", {str(tmp_path / 'out.mp4')!r}],
                    capture_output=True, text=True, timeout=300)
 assert r.returncode == 0, r.stderr
@@ -145,7 +146,8 @@ def test_bad_identities_and_a_driver_without_a_face(tmp_path):
         w.write(np.full((128, 128, 3), 90, np.uint8))
     w.release()
     out = tmp_path / "out.mp4"
-    r = run_live("run", "--identity", "seed:1", "--input", str(blank), "-o", str(out), timeout=300)
+    r = run_live("run", "--identity", "seed:1", "--backend", "torch", "--input", str(blank), "-o", str(out),
+                 timeout=300)
     assert r.returncode == 0, r.stderr
     assert r.stderr.count("avatar stays neutral") == 1
     cap = cv2.VideoCapture(str(out))
@@ -153,3 +155,29 @@ def test_bad_identities_and_a_driver_without_a_face(tmp_path):
     while (f := cap.read())[0]:
         frames.append(f[1].astype(int))
     assert len(frames) == 6 and all(np.abs(f - frames[0]).mean() < 1.0 for f in frames)  # neutral throughout
+
+
+def test_auto_backend_picks_a_real_kind():
+    from live.backends.torch_backend import best_cpu_kind
+    from live.synthesis import BACKENDS
+
+    assert best_cpu_kind() in BACKENDS
+
+
+def test_failed_compile_falls_back_to_eager(monkeypatch):
+    import torch
+
+    from live.backends.base import TensorSpec
+    from live.backends.torch_backend import TorchBackend
+
+    def broken_compile(fn, *args, **kwargs):
+        def run(*a):
+            raise RuntimeError("no C++ compiler found")
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    b = TorchBackend(torch.nn.Linear(4, 2), {"x": TensorSpec((1, 4))}, {"y": TensorSpec((1, 2))}, compile=True)
+    x = np.ones((1, 4), np.float32)
+    first = b.run({"x": x})["y"]
+    assert first.shape == (1, 2) and b._fn is b.module  # remembered: eager from now on
+    assert np.array_equal(b.run({"x": x})["y"], first)

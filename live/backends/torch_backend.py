@@ -13,6 +13,19 @@ from live.backends.base import BackendError, TensorSpec, check_feeds
 log = logging.getLogger(__name__)
 
 
+def best_cpu_kind() -> str:
+    """The fastest torch variant this machine can run: compiled bf16 on CPUs with native bf16
+    (avx512_bf16 or AMX), compiled f32 where a C++ compiler exists, plain torch otherwise."""
+    import shutil
+
+    has_compiler = any(shutil.which(c) for c in ("g++", "c++", "clang++"))
+    if not has_compiler:
+        return "torch"
+    bf16 = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)() or \
+        getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    return "torch-compile-bf16" if bf16 else "torch-compile"
+
+
 class TorchBackend:
     name = "torch"
 
@@ -56,7 +69,16 @@ class TorchBackend:
 
     def _call(self, *args: torch.Tensor):
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            out = self._fn(*args)
+            try:
+                out = self._fn(*args)
+            except Exception as exc:  # noqa: BLE001 - inductor raises many types (no compiler, codegen bugs)
+                if self._fn is self.module:
+                    raise
+                # Remembered: compile once failed, so this backend runs eager from now on.
+                log.warning("torch.compile failed (%s: %s); running the model uncompiled from now on",
+                            type(exc).__name__, str(exc).splitlines()[0][:200])
+                self._fn = self.module
+                out = self._fn(*args)
         return out if isinstance(out, tuple) else (out,)
 
     @torch.inference_mode()
