@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     cfg = Config()
-    cfg.tracking.smoothing, cfg.tracking.max_side, cfg.tracking.num_faces = args.smoothing, args.max_side, args.num_faces
+    cfg.tracking.smoothing, cfg.tracking.max_side = args.smoothing, args.max_side
+    cfg.tracking.num_faces = args.num_faces
     cfg.synthesis.size, cfg.synthesis.k, cfg.synthesis.device = args.size, args.k, args.device
     names = [n.strip() for n in args.stages.split(",") if n.strip()]
     backends = [b.strip() for b in args.backends.split(",") if b.strip()] if "synthesis" in names else [None]

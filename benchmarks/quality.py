@@ -30,7 +30,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fps import machine_info  # noqa: E402
 
 from live.assets import AssetStore  # noqa: E402
-from live.frames import BLENDSHAPE_NAMES  # noqa: E402
 
 log = logging.getLogger("benchmarks.quality")
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "driving"
@@ -72,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-frames", type=int, default=150, help="frames per clip (default 150)")
     p.add_argument("--size", type=int, default=256, choices=[256, 512, 1024])
     p.add_argument("--id-stride", type=int, default=3, help="identity distance on every Nth frame (dlib is slow)")
+    p.add_argument("--encoder", type=Path, help="encoder weights (default: the committed ones)")
     p.add_argument("--json", metavar="PATH")
     p.add_argument("--plot", metavar="PNG", help="per-frame plot of the first identity x clip")
     args = p.parse_args(argv)
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
 
     store = AssetStore(progress=sys.stderr.isatty())
     gen = load_mobilestylegan(store)
-    enc = LinearEncoder.load(generator_sha256=gen.source_sha256)
+    enc = LinearEncoder.load(**({"path": args.encoder} if args.encoder else {}), generator_sha256=gen.source_sha256)
     metric = IdentityMetric(store)
     model = store.resolve("face_landmarker")
     clips = args.clips.split(",") if args.clips else [str(c) for c in sorted(SHARED.glob("*.mp4"))] or [None]

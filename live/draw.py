@@ -55,7 +55,8 @@ def annotate(frame: Frame) -> np.ndarray:
 
 def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
     """Rotation (x right, y up, z towards the viewer) for the pose convention of the tracking stage."""
-    cy, sy, cp, sp, cr, sr = math.cos(yaw), math.sin(yaw), math.cos(pitch), math.sin(pitch), math.cos(roll), math.sin(roll)
+    cy, sy, cp, sp = math.cos(yaw), math.sin(yaw), math.cos(pitch), math.sin(pitch)
+    cr, sr = math.cos(roll), math.sin(roll)
     ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
     rx = np.array([[1, 0, 0], [0, cp, sp], [0, -sp, cp]])  # chin up (pitch > 0) tilts forward upwards
     rz = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])

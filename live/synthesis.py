@@ -135,4 +135,5 @@ def make_backend(kind: str, net: SynthesisNet, generator: MobileStyleGAN, identi
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
     """[1,3,H,W] float in [-1,1] -> [H,W,3] uint8 RGB."""
-    return np.ascontiguousarray(((np.clip(image[0], -1.0, 1.0) + 1.0) * 127.5 + 0.5).astype(np.uint8).transpose(1, 2, 0))
+    pixels = ((np.clip(image[0], -1.0, 1.0) + 1.0) * 127.5 + 0.5).astype(np.uint8)
+    return np.ascontiguousarray(pixels.transpose(1, 2, 0))

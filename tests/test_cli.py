@@ -30,7 +30,8 @@ def test_help_answers_the_basic_questions():
 
 def test_track_writes_video_and_jsonl(tmp_path, clip, landmarker_path):
     out, jl = tmp_path / "t.mp4", tmp_path / "t.jsonl"
-    r = run_live("track", str(clip), "-o", str(out), "--jsonl", str(jl), "--asset", f"face_landmarker={landmarker_path}")
+    r = run_live("track", str(clip), "-o", str(out), "--jsonl", str(jl),
+                 "--asset", f"face_landmarker={landmarker_path}")
     assert r.returncode == 0, r.stderr
     assert "face found in 30 of 30 frames" in r.stdout and "tracking" in r.stdout and "p50" in r.stdout
     records = [json.loads(line) for line in jl.read_text().splitlines()]

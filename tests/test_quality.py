@@ -1,7 +1,6 @@
 """The identity metric (dlib) on real faces, and benchmarks/quality.py on the scripted sequence."""
 
 import json
-import sys
 
 import numpy as np
 import pytest
