@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     from live.models.encoder import LinearEncoder
     from live.models.generator import load_mobilestylegan
     from live.stages.encoder import EncoderStage
+    from live.stages.synthesis import rotate
     from live.stages.tracking import TrackingStage
     from live.synthesis import SynthesisNet, seed_identity, to_uint8
 
@@ -111,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
             tracker.start()
             drv, out, dist = [], [], []
             for i, (frame, face_smooth, face_raw) in enumerate(frames):
-                offset = stage.process(frame.replace(face=face_smooth)).offset
-                img = to_uint8(net(torch.from_numpy(offset)).numpy())
+                driven = stage.process(frame.replace(face=face_smooth))
+                img = rotate(to_uint8(net(torch.from_numpy(driven.offset)).numpy()), driven.roll)
                 tracked = tracker.process(frame.replace(image=img)).face
                 drv.append(signals(face_raw))
                 out.append(signals(tracked))

@@ -66,6 +66,7 @@ class Frame:
     tracked: bool = False  # True once the tracking stage has seen this frame
     offset: np.ndarray | None = field(default=None, repr=False)  # [1,K,512] float32 latent offset (encoder)
     output: np.ndarray | None = field(default=None, repr=False)  # [S,S,3] uint8 RGB synthesised face
+    roll: float = 0.0  # degrees (counter-clockwise) the avatar is turned in-plane after synthesis
 
     @property
     def has_face(self) -> bool:

@@ -181,3 +181,19 @@ def test_failed_compile_falls_back_to_eager(monkeypatch):
     first = b.run({"x": x})["y"]
     assert first.shape == (1, 2) and b._fn is b.module  # remembered: eager from now on
     assert np.array_equal(b.run({"x": x})["y"], first)
+
+
+def test_roll_turns_the_image_not_the_latent():
+    from live.stages.synthesis import rotate
+
+    stage = EncoderStage(LinearEncoder.load())
+    stage.process(frame(0, face()))
+    tilted = face()
+    tilted = Face(**{**tilted.__dict__, "roll": 15.0})
+    out = stage.process(frame(1, tilted))
+    assert not np.abs(out.offset).any() and out.roll == pytest.approx(15.0, abs=1e-4)
+    img = np.zeros((64, 64, 3), np.uint8)
+    img[:, 28:36] = 255  # a vertical bar
+    turned = rotate(img, 15.0)
+    top, bottom = turned[5].argmax(axis=0)[0], turned[58].argmax(axis=0)[0]
+    assert top < 28 and bottom > 30  # counter-clockwise: the top of the bar moves left

@@ -5,6 +5,10 @@ frame with a face; `recentre()` takes the next face frame as the new neutral), s
 never leaks into the avatar. Absolute mode uses the signals as they are, against a zero reference.
 Stabilised: implausible jumps are clamped, the offset can be smoothed, and when the face is lost the
 offset eases back to neutral instead of freezing or jumping.
+
+Head roll is not a latent offset: the generator only knows FFHQ-aligned (upright) faces, so the
+driver's relative roll is carried on the frame and applied to the synthesised image as an in-plane
+rotation (`Frame.roll`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from live.models.encoder import LinearEncoder, face_signals
 log = logging.getLogger(__name__)
 
 MAX_DELTA = np.concatenate([np.full(52, 1.0), np.full(3, 45.0 / 30.0)]).astype(np.float32)  # clamp per signal
+ROLL = 54  # index of roll in the signal vector (yaw 52, pitch 53, roll 54)
 
 
 class EncoderStage:
@@ -37,6 +42,7 @@ class EncoderStage:
         self.gains = np.concatenate([np.full(52, expression_gain), np.full(3, pose_gain)]).astype(np.float32)
         self.reference: np.ndarray | None = None if relative else np.zeros(55, np.float32)
         self._offset = np.zeros((1, encoder.k, 512), np.float32)
+        self._roll = 0.0  # degrees, eased back like the offset
         self._t: float | None = None
         self._warned_no_face = False
         self._recentre = False
@@ -60,16 +66,20 @@ class EncoderStage:
                 self._warned_no_face = True
             decay = math.exp(-dt / self.release_s) if self.release_s > 0 else 0.0
             self._offset = self._offset * decay
-            return frame.replace(offset=self._offset.copy())
+            self._roll *= decay
+            return frame.replace(offset=self._offset.copy(), roll=self._roll)
         signals = face_signals(frame.face)
         if self.reference is None or self._recentre:
             self.reference, self._recentre = signals.copy(), False
             log.info("driver neutral taken at frame %d", frame.seq)
         delta = np.clip((signals - self.reference) * self.gains, -MAX_DELTA, MAX_DELTA)
+        roll = float(delta[ROLL]) * 30.0  # back to degrees (POSE_SCALE)
+        delta[ROLL] = 0.0  # roll is applied to the image, not the latent
         target = self.encoder(delta)
         if self.smoothing_s > 0 and dt > 0:
             a = 1.0 - math.exp(-dt / self.smoothing_s)
             self._offset = self._offset + a * (target - self._offset)
+            self._roll += a * (roll - self._roll)
         else:
-            self._offset = target
-        return frame.replace(offset=self._offset.copy())
+            self._offset, self._roll = target, roll
+        return frame.replace(offset=self._offset.copy(), roll=self._roll)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+import cv2
 import numpy as np
 import torch
 
@@ -17,6 +18,13 @@ from live.gpu import Downloader, StageStream, to_image_uint8
 from live.synthesis import to_uint8
 
 log = logging.getLogger(__name__)
+
+
+def rotate(image: np.ndarray, degrees: float) -> np.ndarray:
+    """In-plane rotation (counter-clockwise) about the image centre, borders reflected ([S,S,3] uint8)."""
+    h, w = image.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2 - 0.5, h / 2 - 0.5), degrees, 1.0)
+    return cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
 
 class SynthesisStage:
@@ -45,7 +53,8 @@ class SynthesisStage:
         if offset.shape != self._zeros.shape:
             raise ValueError(f"offset has shape {list(offset.shape)}, the synthesis takes {list(self._zeros.shape)}")
         image, event = self.stream.run(self._render, offset)
-        return frame.replace(output=self.download(image, event) if isinstance(image, torch.Tensor) else image)
+        image = self.download(image, event) if isinstance(image, torch.Tensor) else image
+        return frame.replace(output=rotate(image, frame.roll) if abs(frame.roll) >= 0.05 else image)
 
     def _render(self, offset: np.ndarray):
         image = self.backend.run({"offset": offset})["image"]  # [1,3,S,S] in [-1,1], numpy or device tensor

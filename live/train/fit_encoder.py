@@ -62,8 +62,10 @@ def neutral_signals(gen, tracker, heads, data: Path, size: int) -> dict[int, np.
 # other blendshapes (gaze, squints, mouth shapes...) move little in generated faces, and what the
 # regression finds for them is mostly cross-talk that shows on real drivers. Measured with
 # benchmarks/quality.py on d0/d3/d6/d12 x seed 0 (100 frames each; 9k samples): all 55 signals ->
-# identity median 0.445, yaw corr 0.89; 26 signals -> 0.369, 0.92; these 11 -> 0.284, 0.945.
-DEFAULT_SIGNALS = ("yaw", "pitch", "roll", "jawOpen", "mouthSmileLeft", "mouthSmileRight", "eyeBlinkLeft",
+# identity median 0.445, yaw corr 0.89; 26 signals -> 0.369, 0.92; these (with roll) -> 0.284, 0.945.
+# Roll is left out: generated faces are FFHQ-aligned (upright), so the encoder stage applies the
+# driver's roll as an in-plane rotation of the output instead.
+DEFAULT_SIGNALS = ("yaw", "pitch", "jawOpen", "mouthSmileLeft", "mouthSmileRight", "eyeBlinkLeft",
                    "eyeBlinkRight", "browInnerUp", "browDownLeft", "browDownRight")
 
 
