@@ -191,7 +191,10 @@ def overall(pairs: list[dict], pooled: dict) -> dict:
         ratios = [p["signals"][n]["ratio"] for p in pairs if p["signals"][n]["ratio"] is not None]
         corr = float(np.corrcoef(d[:, j], o[:, j])[0, 1]) if len(d) > 2 and d[:, j].std() > 0 and o[:, j].std() > 0 \
             else float("nan")
-        res[n] = {"ratio_mean": round(float(np.mean(ratios)), 3) if ratios else None, "corr_pooled": round(corr, 3)}
+        gain = float(np.cov(d[:, j], o[:, j])[0, 1] / d[:, j].var()) if len(d) > 2 and d[:, j].var() > 0 \
+            else float("nan")  # avatar change per unit of driver change (1 = same amplitude)
+        res[n] = {"ratio_mean": round(float(np.mean(ratios)), 3) if ratios else None, "corr_pooled": round(corr, 3),
+                  "gain_pooled": round(gain, 3)}
     jit = [p["jitter_deg"] for p in pairs if p["jitter_deg"] is not None]
     res["jitter_deg_mean"] = round(float(np.mean(jit)), 3) if jit else None
     return res
@@ -202,9 +205,9 @@ def print_table(result: dict) -> None:
     print("live reenactment quality (" + result["note"] + ")")
     print(f"identity distance: median {o['identity_median']}, worst frame {o['identity_worst_frame']} "
           "(dlib, < 0.6 = same person)")
-    print(f"{'signal':<17}{'error/motionless':>18}{'corr (pooled)':>15}")
+    print(f"{'signal':<17}{'error/motionless':>18}{'corr (pooled)':>15}{'gain (pooled)':>15}")
     for n in POSE + BLENDS:
-        print(f"{n:<17}{str(o[n]['ratio_mean']):>18}{str(o[n]['corr_pooled']):>15}")
+        print(f"{n:<17}{str(o[n]['ratio_mean']):>18}{str(o[n]['corr_pooled']):>15}{str(o[n]['gain_pooled']):>15}")
     print(f"jitter on the stillest second: {o['jitter_deg_mean']} deg/frame (avatar head angles)")
 
 
