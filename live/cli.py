@@ -332,7 +332,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     import torch
 
     from live.models.generator import load_mobilestylegan
-    from live.stages.file import check_output_path
+    from live.stages.file import check_output_path, partial_path
     from live.synthesis import seed_identity, to_uint8
 
     out = check_output_path(args.output, {".png", ".jpg", ".jpeg", ".webp", ".bmp"})
@@ -355,7 +355,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         if args.size != image.shape[-1]:
             image = torch.nn.functional.avg_pool2d(image, image.shape[-1] // args.size)
     rgb = to_uint8(image.numpy())
-    tmp = out.with_name(f".{out.stem}.partial{out.suffix}")
+    tmp = partial_path(out)
     if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
         raise ValueError(f"could not write {out}")
     tmp.replace(out)

@@ -150,13 +150,19 @@ class Synthesis(nn.Module):
         """Per style layer, the per-channel multipliers [N,C] (23 of them, in style layer order)."""
         if styles.ndim != 3 or styles.shape[1:] != (self.num_layers, STYLE_DIM):
             raise ValueError(f"styles must be [N,{self.num_layers},{STYLE_DIM}], got {list(styles.shape)}")
-        mods = [self.conv1.conv.styles(styles[:, 0])]
-        for i, b in enumerate(self.blocks):
-            mods.append(b.up_modulation(styles[:, 1 + 3 * i]))
-            mods.append(b.conv1.conv.styles(styles[:, 2 + 3 * i]))
-            mods.append(b.conv2.conv.styles(styles[:, 3 + 3 * i]))
-        mods.append(self.to_img.styles(styles[:, 22]))
-        return mods
+        return [self.modulation(layer, styles[:, layer]) for layer in range(self.num_layers)]
+
+    def modulation(self, layer: int, w: torch.Tensor) -> torch.Tensor:
+        """Multipliers [N,C] of one style layer for w [N,512] (layer order: see the module docstring)."""
+        if layer == 0:
+            return self.conv1.conv.styles(w)
+        if layer == self.num_layers - 1:
+            return self.to_img.styles(w)
+        block, slot = divmod(layer - 1, 3)
+        b = self.blocks[block]
+        if slot == 0:
+            return b.up_modulation(w)
+        return (b.conv1 if slot == 1 else b.conv2).conv.styles(w)
 
     def forward(self, styles: torch.Tensor) -> torch.Tensor:
         return self.render(self.modulations(styles), styles.shape[0])

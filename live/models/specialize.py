@@ -62,12 +62,12 @@ class FixedIdentitySynthesis(nn.Module):
                 self.const_maps.append(nn.Parameter((conv.noise + conv.bias).clone(), requires_grad=False))
             self.up_mods = nn.ParameterList(  # constant upsampling multipliers (unused where dynamic)
                 nn.Parameter(mods[1 + 3 * i].clone(), requires_grad=False) for i in range(len(synthesis.blocks)))
-            img_fixed = k <= n - 1
-            w = _fold(synthesis.to_img.weight, mods[n - 1]) if img_fixed else synthesis.to_img.weight
-            self.img_weight = nn.Parameter(w.clone(), requires_grad=False)
             self.exit_block = len(synthesis.blocks) - 1 if head is None else head[0]
             if head is not None:
-                self.img_weight = nn.Parameter(head[1].clone(), requires_grad=False)
+                w = head[1]
+            else:
+                w = _fold(synthesis.to_img.weight, mods[n - 1]) if k <= n - 1 else synthesis.to_img.weight
+            self.img_weight = nn.Parameter(w.clone(), requires_grad=False)
             self.register_buffer("img_bias", (synthesis.to_img_bias if head is None else head[2]).clone())
             self.register_buffer("constant_image", torch.empty(0))
             if k == 0:
@@ -75,20 +75,8 @@ class FixedIdentitySynthesis(nn.Module):
 
     def _dynamic_mods(self, offset: torch.Tensor) -> dict[int, torch.Tensor]:
         """Multipliers [N,C] of the first K layers for identity + offset."""
-        s = self.synthesis
         styles = self.identity_head + offset
-        mods = {}
-        for layer in range(self.k):
-            w = styles[:, layer]
-            if layer == 0:
-                mods[0] = s.conv1.conv.styles(w)
-            elif layer == s.num_layers - 1:
-                mods[layer] = s.to_img.styles(w)
-            else:
-                block, slot = divmod(layer - 1, 3)
-                b = s.blocks[block]
-                mods[layer] = (b.up_modulation(w), b.conv1.conv.styles(w), b.conv2.conv.styles(w))[slot]
-        return mods
+        return {layer: self.synthesis.modulation(layer, styles[:, layer]) for layer in range(self.k)}
 
     def forward(self, offset: torch.Tensor) -> torch.Tensor:
         if offset.ndim != 3 or offset.shape[1:] != (self.k, STYLE_DIM):

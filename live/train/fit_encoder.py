@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from live.models.encoder import WEIGHTS_PATH, LinearEncoder, signal_vector
+from live.models.encoder import WEIGHTS_PATH, LinearEncoder, face_signals, signal_vector
 from live.train.data import POOL, POOL_BASE, TRUNCATION, write_npz
 
 log = logging.getLogger("live.train.fit_encoder")
@@ -53,7 +53,7 @@ def neutral_signals(gen, tracker, heads, data: Path, size: int) -> dict[int, np.
         faces = tracker.detect(to_uint8(img), 0.0)
         f = faces[0] if faces else None
         seeds.append(seed)
-        signals.append(signal_vector(f.blendshapes, [f.yaw, f.pitch, f.roll]) if f else np.full(55, np.nan, np.float32))
+        signals.append(face_signals(f) if f else np.full(55, np.nan, np.float32))
     write_npz(path, {"seed": np.array(seeds), "signals": np.array(signals, np.float32)})
     return neutral_signals(gen, tracker, heads, data, size)
 
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             if faces:
                 f = faces[0]
                 asked.append(dp[r])
-                got.append(signal_vector(f.blendshapes, [f.yaw, f.pitch, f.roll]) - neutral[int(ident[r])])
+                got.append(face_signals(f) - neutral[int(ident[r])])
     finally:
         tracker.close()
     asked, got = np.array(asked), np.array(got)
