@@ -67,7 +67,9 @@ def driver_frames(spec: str | None, max_frames: int):
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--clips", help="comma-separated videos (default: ../shared/data/driving/*.mp4, else scripted)")
-    p.add_argument("--identities", default="0,1", help="generated identities (seeds), comma-separated")
+    p.add_argument("--identities", default="0,1",
+                   help="comma-separated seeds (generated faces) and/or identity files from `live enroll` "
+                        "(their distance is measured to the enrolled source crop)")
     p.add_argument("--max-frames", type=int, default=150, help="frames per clip (default 150)")
     p.add_argument("--size", type=int, default=256, choices=[256, 512, 1024])
     p.add_argument("--id-stride", type=int, default=3, help="identity distance on every Nth frame (dlib is slow)")
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     from live.stages.encoder import EncoderStage
     from live.stages.synthesis import rotate
     from live.stages.tracking import TrackingStage
-    from live.synthesis import SynthesisNet, seed_identity, to_uint8
+    from live.synthesis import SynthesisNet, to_uint8
 
     store = AssetStore(progress=sys.stderr.isatty())
     gen = load_mobilestylegan(store)
@@ -102,11 +104,11 @@ def main(argv: list[str] | None = None) -> int:
             smooth.close(), raw.close()
         else:
             frames = raw_frames
-        for seed in [int(s) for s in args.identities.split(",")]:
-            identity = seed_identity(gen, seed)
-            net = SynthesisNet(gen, identity, enc.k, args.size)
+        for seed in args.identities.split(","):
+            identity, head, reference = _identity(gen, seed)
+            net = SynthesisNet(gen, identity, enc.k, args.size, tuned_head=head)
             neutral_img = to_uint8(net(torch.zeros(1, enc.k, 512)).numpy())
-            neutral_desc = metric.descriptor(neutral_img)
+            neutral_desc = metric.descriptor(neutral_img if reference is None else reference)
             stage = EncoderStage(enc)
             tracker = TrackingStage(model, smoothing=0)
             tracker.start()
@@ -123,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                                 else np.nan)
             tracker.close()
             pairs.append(score(name, seed, drv, out, dist))
-            log.info("%s x seed %d: %s", name, seed, json.dumps(pairs[-1]["summary"]))
+            log.info("%s x identity %s: %s", name, seed, json.dumps(pairs[-1]["summary"]))
             ok = [i for i in range(len(drv)) if drv[i] is not None and out[i] is not None]
             if ok:
                 d0 = next(x for x in drv if x is not None)
@@ -143,6 +145,17 @@ def main(argv: list[str] | None = None) -> int:
         plot(args.plot, *plot_data)
         print(f"wrote {args.plot}")
     return 0
+
+
+def _identity(gen, spec: str):
+    """(styles, tuned head or None, reference image or None) of a seed or an identity file."""
+    from live.identity import load_identity
+    from live.synthesis import seed_identity
+
+    if spec.strip().isdigit():
+        return seed_identity(gen, int(spec)), None, None
+    enrolled = load_identity(spec.strip(), gen.source_sha256)
+    return enrolled.styles, enrolled.head, enrolled.crop
 
 
 def score(name, seed, drv, out, dist) -> dict:

@@ -22,6 +22,7 @@ Commands available now:
   live track INPUT      track a face (landmarks, blendshapes, head pose) in a camera, video or images
   live generate         write a random face from the generator (MobileStyleGAN-FFHQ-1024)
   live demo             animate a generated face with a scripted sequence into demo.mp4 (no camera needed)
+  live enroll PHOTO     turn one portrait into an identity file (GAN inversion; ~2 min on a CPU)
   live run              a camera or video drives a face: the full reenactment pipeline
   live assets list      show the model files live uses and whether they are available
 
@@ -125,9 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
                        description="capture -> tracking -> encoder -> synthesis -> file. Relative mode: the "
                                    "driver's change from their first face frame moves the avatar.",
                        epilog="examples:\n  live run --identity seed:0 --input 0 -o me.mp4\n"
+                              "  live run --identity me.identity --input 0\n"
                               "  live run --identity seed:3 --input clip.mp4 --side-by-side -o both.mp4",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    r.add_argument("--identity", required=True, help="seed:N (a generated face); portraits need enrollment")
+    r.add_argument("--identity", required=True,
+                   help="seed:N (a generated face), NAME.identity (from `live enroll`) or a portrait photo "
+                        "(enrolled first, ~2 min, cached)")
     r.add_argument("--input", required=True, help="camera index or video file")
     r.add_argument("-o", "--output", type=Path, help="write the avatar video here")
     r.add_argument("--side-by-side", action="store_true", help="write [driver | avatar]")
@@ -137,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--max-frames", type=int, help="stop after this many frames")
     synthesis_options(r)
     _add_common(r)
+
+    from live.cli_enroll import add_enroll_parser
+
+    add_enroll_parser(sub, _add_common)
 
     a = sub.add_parser("assets", help="list, fetch or verify model files",
                        description="Model files are resolved by name and sha256: explicit path (--asset or "
@@ -187,6 +195,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_track(args)
         if args.command == "generate":
             return cmd_generate(args)
+        if args.command == "enroll":
+            from live.cli_enroll import cmd_enroll
+
+            return cmd_enroll(args, _store(args))
         if args.command in ("run", "demo"):
             from live import cli_run
 

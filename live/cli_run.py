@@ -10,28 +10,9 @@ from live.config import Config
 
 log = logging.getLogger("live")
 
-PORTRAIT_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
-
-
-def identity_seed(spec: str) -> int:
-    """The seed of `seed:N`; portraits and identity files are explained (enrollment is not in yet)."""
-    text = spec.strip()
-    if text.startswith("seed:"):
-        value = text[5:]
-        if not value.isdigit():
-            raise ValueError(f"--identity seed:N wants a non-negative integer, got {spec!r}")
-        return int(value)
-    path = Path(text).expanduser()
-    if path.suffix.lower() in PORTRAIT_EXTENSIONS:
-        raise ValueError(f"{spec} is a portrait: enroll it first (`live enroll` comes with the enrollment "
-                         "feature); until then use a generated identity, e.g. --identity seed:0")
-    if not path.exists():
-        raise ValueError(f"identity {spec!r} not found: give seed:N or an identity file")
-    raise ValueError(f"{spec}: identity files come with enrollment; use --identity seed:N for now")
-
-
-def _synthesis_config(cfg: Config, args: argparse.Namespace, seed: int) -> None:
+def _synthesis_config(cfg: Config, args: argparse.Namespace, seed: int, identity_file: Path | None = None) -> None:
     cfg.synthesis.seed = seed
+    cfg.synthesis.identity_file = identity_file
     cfg.synthesis.size = args.size
     cfg.synthesis.backend = args.backend
     cfg.synthesis.device = args.device
@@ -45,7 +26,9 @@ def cmd_run(args: argparse.Namespace, store, status_line) -> int:
     from live.stats import format_summary
 
     cfg = Config()
-    _synthesis_config(cfg, args, identity_seed(args.identity))
+    from live.cli_enroll import resolve_identity
+
+    _synthesis_config(cfg, args, *resolve_identity(args.identity, store))
     cfg.encoder.relative = not args.absolute
     source = open_capture(args.input, realtime=args.realtime, loop=args.loop, max_frames=args.max_frames)
     sink = FileSink(video=args.output, fps=source.fps, side_by_side=args.side_by_side)

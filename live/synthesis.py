@@ -35,9 +35,10 @@ class SynthesisNet(nn.Module):
     """offset [1,K,512] -> image [1,3,size,size] in [-1,1] for one identity."""
 
     def __init__(self, generator: MobileStyleGAN, identity: torch.Tensor, k: int, size: int = 1024,
-                 early_exit: bool = True):
+                 early_exit: bool = True, tuned_head: tuple[torch.Tensor, torch.Tensor] | None = None):
         # generator: the loaded generator; identity: W+ [1,num_layers,512]; k: offset layers; size: output side;
-        # early_exit: below 1024, stop early with a fitted output head (else render 1024 and downsample).
+        # early_exit: below 1024, stop early with a fitted output head (else render 1024 and downsample);
+        # tuned_head: a 256² head tuned to this identity at enrollment (used at size 256 with early exit).
         super().__init__()
         if size not in SIZES:
             raise ValueError(f"size must be one of {', '.join(map(str, SIZES))}, got {size}")
@@ -51,6 +52,9 @@ class SynthesisNet(nn.Module):
                 log.warning("no early-exit heads in this install: rendering 1024 and downsampling (slower)")
             else:
                 head = (EXIT_BLOCK[size], *heads[size])
+            if tuned_head is not None and size == 256:
+                head = (EXIT_BLOCK[size], *tuned_head)
+        self.tuned = tuned_head is not None and head is not None and size == 256
         self.early_exit = head is not None
         self.fixed = FixedIdentitySynthesis(generator.synthesis_net, identity, k, head=head)
 
@@ -70,8 +74,11 @@ def identity_hash(identity: torch.Tensor) -> str:
     return hashlib.sha256(identity.detach().float().contiguous().numpy().tobytes()).hexdigest()
 
 
-def onnx_name(generator: MobileStyleGAN, identity: torch.Tensor, k: int, size: int, exit_head: bool) -> str:
-    return (f"synthesis-g{generator.source_sha256[:10]}-id{identity_hash(identity)[:10]}-k{k}-s{size}"
+def onnx_name(generator: MobileStyleGAN, identity: torch.Tensor, k: int, size: int, exit_head: bool,
+              tuned_head: tuple[torch.Tensor, torch.Tensor] | None = None) -> str:
+    ident = identity_hash(identity) if tuned_head is None else hashlib.sha256(
+        (identity_hash(identity) + identity_hash(tuned_head[0]) + identity_hash(tuned_head[1])).encode()).hexdigest()
+    return (f"synthesis-g{generator.source_sha256[:10]}-id{ident[:10]}-k{k}-s{size}"
             f"{_heads_tag() if exit_head else ''}-torch{torch.__version__.split('+')[0]}.onnx")
 
 
@@ -116,7 +123,8 @@ def make_backend(kind: str, net: SynthesisNet, generator: MobileStyleGAN, identi
                             bf16=kind.endswith("bf16"), cuda_graph=on_gpu, host_outputs=not on_gpu)
     if kind not in BACKENDS:
         raise BackendError(f"unknown backend {kind!r}; choose from {', '.join(BACKENDS)}")
-    onnx_path = engines_dir / onnx_name(generator, identity, net.k, net.size, net.early_exit)
+    tuned = (net.fixed.img_weight, net.fixed.img_bias) if net.tuned else None
+    onnx_path = engines_dir / onnx_name(generator, identity, net.k, net.size, net.early_exit, tuned)
     if not onnx_path.exists():
         log.info("exporting the synthesis network to %s", onnx_path)
         export_onnx(net, onnx_path)

@@ -135,7 +135,7 @@ def test_bad_identities_and_a_driver_without_a_face(tmp_path):
     portrait = tmp_path / "me.jpg"
     portrait.write_bytes(b"x")
     r = run_live("run", "--identity", str(portrait), "--input", "0")
-    assert r.returncode == 2 and "enroll it first" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "not an image" in r.stderr and "Traceback" not in r.stderr
     r = run_live("run", "--identity", "seed:x", "--input", "0")
     assert r.returncode == 2 and "seed:N" in r.stderr
     import cv2

@@ -25,8 +25,15 @@ def _synthesis(config: Config, store: AssetStore) -> Stage:
 
     s = config.synthesis
     generator = load_mobilestylegan(store)
-    identity = seed_identity(generator, s.seed, s.truncation)
-    net = SynthesisNet(generator, identity, s.k, s.size, s.early_exit)
+    tuned = None
+    if s.identity_file is not None:
+        from live.identity import load_identity
+
+        enrolled = load_identity(s.identity_file, generator.source_sha256)
+        identity, tuned = enrolled.styles, enrolled.head
+    else:
+        identity = seed_identity(generator, s.seed, s.truncation)
+    net = SynthesisNet(generator, identity, s.k, s.size, s.early_exit, tuned_head=tuned)
     return SynthesisStage(make_backend(s.backend, net, generator, identity, device=s.device), device=s.device)
 
 

@@ -1,0 +1,159 @@
+"""`live enroll`, and turning `--identity` (seed:N, identity file or portrait) into what synthesis uses."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger("live")
+
+ENROLL_EPILOG = """\
+examples:
+  live enroll me.jpg -o me.identity                  about 2 minutes on a 2-core CPU
+  live enroll me.jpg -o me.identity --quality best   about 6 minutes, closer likeness
+  live run --identity me.identity --input 0          drive it with camera 0
+
+The photo: one person, face towards the camera, at least 128 px across (eyes ~32 px apart); larger is
+better up to ~1000 px. Several faces: the largest is used. Grayscale works (the avatar gets colour).
+The identity file holds the latent, the aligned crop, the generator's sha256 and the measured fidelity
+(LPIPS and, with live[quality] installed, dlib identity distance: < 0.6 is the same person by dlib's rule).
+Enrolling the same photo again reuses the cached result.
+"""
+EST_SECONDS = {"fast": 120, "best": 420}  # 2-core CPU, measured (README)
+
+
+def add_enroll_parser(sub, add_common) -> None:
+    e = sub.add_parser("enroll", help="turn one portrait into an identity file the avatar keeps",
+                       description="Find the face, align it, invert it into the generator's W+ space "
+                                   "(LPIPS + pixel loss), optionally tune the output head to it, measure the "
+                                   "likeness, and write NAME.identity (safetensors, written atomically).",
+                       epilog=ENROLL_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    e.add_argument("portrait", type=Path, help="image file (JPEG, PNG, WebP, BMP, TIFF)")
+    e.add_argument("-o", "--output", type=Path, help="identity file to write (default: PORTRAIT.identity)")
+    e.add_argument("--quality", choices=["fast", "best"], default="fast",
+                   help="fast (default, ~2 min on 2 cores) or best (~7 min, more optimisation steps)")
+    e.add_argument("--tune", action="store_true",
+                   help="also tune the 256² output head to this face (colour and detail; ~20 s more). "
+                        "Applies to --size 256")
+    e.add_argument("--steps", type=int, help="override the number of inversion steps (tests, experiments)")
+    e.add_argument("--no-cache", action="store_true", help="enroll again even if this photo was enrolled before")
+    add_common(e)
+
+
+class _Progress:
+    """A tqdm bar per phase with the current LPIPS as postfix."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bar = None
+        self.phase = None
+
+    def __call__(self, phase: str, step: int, steps: int, lpips: float) -> None:
+        from tqdm import tqdm
+
+        if phase != self.phase:
+            self.close()
+            self.phase = phase
+            self.bar = tqdm(total=steps, desc=phase, unit="step", disable=not self.enabled, leave=True,
+                            file=sys.stderr)
+        self.bar.update(step - self.bar.n)
+        if step % 10 == 0 or step == steps:
+            self.bar.set_postfix(lpips=f"{lpips:.3f}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _settings(args: argparse.Namespace):
+    import dataclasses
+
+    from live.inversion import QUALITY
+
+    base = QUALITY[args.quality]
+    if args.steps is None:
+        return None
+    if args.steps < 2:
+        raise ValueError(f"--steps must be at least 2, got {args.steps}")
+    scale = args.steps / base.steps
+    steps_w = max(1, round(base.steps_w * scale))
+    steps_full = round(base.steps_full * scale)
+    return dataclasses.replace(base, steps_w=steps_w, steps_full=steps_full,
+                               steps_plus=max(0, args.steps - steps_w - steps_full))
+
+
+def enroll_portrait(portrait: Path, store, quality: str = "fast", tune: bool = False, settings=None,
+                    cache: bool = True):
+    """Enroll with a progress bar and a notice of how long it takes."""
+    from live.enroll import Enroller, read_portrait
+
+    read_portrait(portrait)  # bad paths and non-images fail here, before any model loads
+    enroller = Enroller(store, cache=cache)
+    if settings is None and cache:
+        hit = enroller.cached(portrait, quality, tune)
+        if hit is not None:
+            log.info("%s: using the identity enrolled before (cached)", portrait.name)
+            return hit, enroller
+    log.warning("enrolling %s (quality %s%s): about %d s on a 2-core CPU; Ctrl-C cancels and writes nothing",
+                portrait.name, quality, ", tuned" if tune else "", EST_SECONDS[quality] + (20 if tune else 0))
+    bar = _Progress(sys.stderr.isatty())
+    try:
+        identity = enroller.enroll(portrait, quality, tune, settings=settings, progress=bar)
+    finally:
+        bar.close()
+    return identity, enroller
+
+
+def cmd_enroll(args: argparse.Namespace, store) -> int:
+    from live.identity import SUFFIX, save_identity
+
+    out = args.output or args.portrait.with_suffix(SUFFIX)
+    if out.suffix != SUFFIX:
+        log.warning("%s does not end in %s; writing it anyway", out, SUFFIX)
+    if out.resolve() == args.portrait.expanduser().resolve():
+        raise ValueError(f"-o {out} would overwrite the portrait; choose another name")
+    identity, _ = enroll_portrait(args.portrait, store, args.quality, args.tune, _settings(args),
+                                  cache=not args.no_cache)
+    save_identity(identity, out)
+    f = identity.fidelity
+    dist, dist256 = f.get("identity_distance"), f.get("identity_distance_256")
+    measured = "not measured (pip install 'live[quality]')" if dist is None else f"{dist:.3f}"
+    print(f"wrote {out} in {f.get('seconds', 0):.0f} s. Likeness to the aligned photo: LPIPS {f['lpips_vgg']:.3f}, "
+          f"identity distance {measured} (--size 512/1024); at --size 256: LPIPS {f['lpips_vgg_256']:.3f}"
+          + ("" if dist256 is None else f", identity distance {dist256:.3f}"))
+    if dist is not None and dist >= 0.6:
+        log.warning("the avatar does not look like the same person by dlib's rule (distance %.2f >= 0.6): "
+                    "try --quality best, --tune, or a sharper, more frontal photo", dist)
+    return 0
+
+
+def resolve_identity(spec: str, store) -> tuple[int, Path | None]:
+    """(seed, identity file) for --identity: seed:N, NAME.identity, or a portrait (enrolled, cached)."""
+    from live.identity import SUFFIX
+
+    text = spec.strip()
+    if text.startswith("seed:"):
+        value = text[5:]
+        if not value.isdigit():
+            raise ValueError(f"--identity seed:N wants a non-negative integer, got {spec!r}")
+        return int(value), None
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise ValueError(f"identity {spec!r} not found: give seed:N, an identity file or a portrait")
+    if path.suffix == SUFFIX or _is_safetensors(path):
+        return 0, path
+    identity, enroller = enroll_portrait(path, store)
+    cached = enroller.cache_path(identity.meta["source_sha256"], "fast", False)
+    return 0, cached
+
+
+def _is_safetensors(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(9)
+    except OSError:
+        return False
+    return len(head) == 9 and head[8:9] == b"{"

@@ -1,0 +1,259 @@
+"""Enrollment: one portrait -> an `Identity` (W+ latent, optional tuned head, measured fidelity).
+
+    portrait -> read (any size, grayscale ok) -> MediaPipe face (largest) -> FFHQ crop 256²
+             -> inversion (live.inversion) -> [tune the output head] -> fidelity -> identity file
+
+Results are cached by (portrait bytes, quality, tune, generator, enrollment version), so enrolling the
+same photo again, or `live run --identity photo.jpg`, reuses the work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import time
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from live.assets import AssetError
+from live.align import ffhq_align, ffhq_quad
+from live.identity import SUFFIX, Identity, IdentityFileError, load_identity, save_identity
+from live.inversion import QUALITY, SIZE, InversionSettings, Inverter, tune_head
+
+log = logging.getLogger(__name__)
+
+ENROLL_VERSION = "1"  # bump when the recipe changes: cached identities are then made again
+MIN_FACE_PX = 128  # smallest FFHQ crop side (in source pixels) worth enrolling: the crop is 256²
+MAX_DECODE_SIDE = 4096  # larger images are decoded reduced (bounded memory)
+TUNE_STEPS = {"fast": 60, "best": 200}
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+
+
+class EnrollError(ValueError):
+    """A portrait that cannot be enrolled, with the reason and what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FoundFace:
+    crop: np.ndarray  # [256,256,3] uint8 RGB, FFHQ-aligned
+    faces: int  # faces MediaPipe saw
+    side_px: float  # crop side in source pixels
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_portrait(path: Path | str) -> np.ndarray:
+    """[H,W,3] uint8 RGB of an image file; huge images are decoded at a reduced size."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise EnrollError(f"portrait {path} not found")
+    if path.is_dir():
+        raise EnrollError(f"{path} is a folder; give one image file")
+    try:
+        with open(path, "rb") as f:
+            f.read(1)
+    except OSError as exc:
+        raise EnrollError(f"cannot read {path}: {exc.strerror or exc}") from None
+    small = cv2.imread(str(path), cv2.IMREAD_REDUCED_COLOR_8)
+    if small is None:
+        raise EnrollError(f"{path} is not an image OpenCV can read (JPEG, PNG, WebP, BMP, TIFF ...)")
+    flag = cv2.IMREAD_COLOR
+    for factor, reduced in ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4),
+                            (2, cv2.IMREAD_REDUCED_COLOR_2)):
+        if max(small.shape[:2]) * 8 / factor > MAX_DECODE_SIDE:
+            flag = reduced
+            break
+    bgr = small if flag == cv2.IMREAD_REDUCED_COLOR_8 else cv2.imread(str(path), flag)
+    if bgr is None:
+        raise EnrollError(f"{path} could not be decoded (truncated or damaged?)")
+    if flag != cv2.IMREAD_COLOR:
+        log.info("%s is large: decoded at %dx%d", path.name, bgr.shape[1], bgr.shape[0])
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def find_face(rgb: np.ndarray, landmarker_path: Path, name: str = "the portrait") -> FoundFace:
+    """The largest face in `rgb`, FFHQ-aligned at 256²."""
+    from live.landmarker import FaceTracker
+
+    tracker = FaceTracker(landmarker_path, num_faces=4, max_side=1024, video=False)
+    try:
+        faces = tracker.detect(rgb, 0.0)
+    finally:
+        tracker.close()
+    if not faces:
+        raise EnrollError(f"no face found in {name}: use a photo of one person's face, seen from the front, "
+                          f"at least {MIN_FACE_PX} px across (paintings and cartoons work only when they look "
+                          "like photos to MediaPipe)")
+    if len(faces) > 1:
+        log.warning("%d faces in %s: enrolling the largest", len(faces), name)
+    h, w = rgb.shape[:2]
+    quad = ffhq_quad(np.asarray(faces[0].landmarks)[:, :2] * [w, h])
+    side = float(np.hypot(*(quad[3] - quad[0])))
+    if side < MIN_FACE_PX:
+        raise EnrollError(f"the face in {name} is too small to enroll: its crop is {side:.0f} px, the minimum is "
+                          f"{MIN_FACE_PX} px (eyes about {MIN_FACE_PX // 4} px apart); use a closer or larger photo")
+    crop = ffhq_align(rgb, faces[0].landmarks, SIZE).image
+    return FoundFace(crop=crop, faces=len(faces), side_px=side)
+
+
+def to_tensor(rgb: np.ndarray) -> torch.Tensor:
+    """[H,W,3] uint8 -> [1,3,H,W] float32 in [-1,1]."""
+    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float() / 127.5 - 1.0
+
+
+def to_image(x: torch.Tensor) -> np.ndarray:
+    """[1,3,H,W] in [-1,1] -> [H,W,3] uint8."""
+    return ((x[0].detach().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+
+
+class Enroller:
+    """Loads the generator, LPIPS and the output head once; enrolls any number of portraits."""
+
+    def __init__(self, store, cache: bool = True):
+        # store: the asset store; cache: reuse and keep results in <cache>/identities.
+        from live.models.early_exit import load_heads
+        from live.models.generator import load_mobilestylegan
+        from live.models.lpips import load_lpips
+
+        self.store = store
+        self.generator = load_mobilestylegan(store)
+        heads = load_heads()
+        if heads is None:
+            raise EnrollError("this install lacks live/models/early_exit_heads.safetensors; reinstall live")
+        self.lpips = load_lpips(store)
+        self.inverter = Inverter(self.generator, self.lpips, heads[SIZE])
+        self.cache_dir = Path(store.cache_dir).parent / "identities" if cache else None
+
+    def cache_path(self, source_sha256: str, quality: str, tune: bool) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        key = hashlib.sha256(f"{source_sha256}|{quality}|{int(tune)}|{self.generator.source_sha256}|"
+                             f"{ENROLL_VERSION}".encode()).hexdigest()[:24]
+        return self.cache_dir / f"{key}{SUFFIX}"
+
+    def cached(self, portrait: Path, quality: str = "fast", tune: bool = False) -> Identity | None:
+        path = self.cache_path(file_sha256(portrait), quality, tune)
+        if path is None or not path.is_file():
+            return None
+        try:
+            return load_identity(path, self.generator.source_sha256)
+        except IdentityFileError as exc:
+            log.warning("ignoring the cached enrollment %s: %s", path, exc)
+            return None
+
+    def enroll(self, portrait: Path | str, quality: str = "fast", tune: bool = False,
+               settings: InversionSettings | None = None,
+               progress: Callable[[str, int, int, float], None] | None = None) -> Identity:
+        """Enroll one portrait. progress(phase, step, steps, lpips) is called as the work goes."""
+        portrait = Path(portrait).expanduser()
+        if quality not in QUALITY:
+            raise EnrollError(f"quality must be one of {', '.join(QUALITY)}, got {quality!r}")
+        if settings is None:
+            hit = self.cached(portrait, quality, tune)
+            if hit is not None:
+                log.info("%s was enrolled before (%s): reusing it", portrait.name, quality)
+                return hit
+        rgb = read_portrait(portrait)
+        source_sha = file_sha256(portrait)
+        face = find_face(rgb, self.store.resolve("face_landmarker"), portrait.name)
+        settings = settings or QUALITY[quality]
+        t0 = time.perf_counter()
+        target = to_tensor(face.crop)
+        done = progress or (lambda *a: None)
+        result = self.inverter.invert(target, settings, lambda s, lp: done("invert", s, settings.steps, lp))
+        head = None
+        if tune:
+            steps = TUNE_STEPS[quality] if settings is QUALITY.get(quality) else max(10, settings.steps // 6)
+            head = tune_head(self.inverter, result.styles, target, steps, settings.lpips_size,
+                             progress=lambda s, lp: done("tune", s, steps, lp))
+        identity = Identity(styles=result.styles, crop=face.crop, generator=self.generator.name,
+                            generator_sha256=self.generator.source_sha256, head=head)
+        identity.fidelity = self.fidelity(identity)
+        if head is not None:
+            identity.fidelity["tuned_motion_error"] = round(self.motion_error(identity), 4)
+        identity.fidelity["seconds"] = round(time.perf_counter() - t0, 1)
+        identity.meta = {"source_sha256": source_sha, "source_name": portrait.name, "quality": quality,
+                         "enroll_version": ENROLL_VERSION, "faces_in_source": str(face.faces),
+                         "settings": json_settings(settings)}
+        path = self.cache_path(source_sha, quality, tune) if settings is QUALITY.get(quality) else None
+        if path is not None:
+            save_identity(identity, path)
+        return identity
+
+    @torch.no_grad()
+    def render(self, identity: Identity, offset: torch.Tensor | None = None) -> torch.Tensor:
+        """[1,3,256,256] the avatar as `live run --size 256` draws it (offset [1,K,512] on the first layers)."""
+        from live.models.specialize import FixedIdentitySynthesis
+        from live.models.early_exit import EXIT_BLOCK
+
+        r = self.inverter.render
+        head = identity.head or (r.weight, r.bias)
+        k = 0 if offset is None else offset.shape[1]
+        net = FixedIdentitySynthesis(self.generator.synthesis_net, identity.styles, k,
+                                     head=(EXIT_BLOCK[SIZE], *head))
+        return net(torch.zeros(1, 0, 512) if offset is None else offset)
+
+    @torch.no_grad()
+    def motion_error(self, identity: Identity) -> float:
+        """How differently the tuned head renders expression and pose changes than the shared head:
+        mean over test offsets (jaw open, smile, blink, yaw, pitch) of |d_tuned - d_shared| / |d_shared|,
+        where d = render(offset) - render(neutral). Small means the tuning changed looks, not motion."""
+        from live.models.encoder import LinearEncoder, signal_vector
+        from live.frames import BLENDSHAPE_NAMES
+
+        enc = LinearEncoder.load()
+        shared = dataclasses.replace(identity, head=None)
+        n0_t, n0_s = self.render(identity), self.render(shared)
+        errors = []
+        for name, value in (("jawOpen", 0.5), ("mouthSmileLeft", 0.6), ("eyeBlinkLeft", 0.8), ("yaw", 20.0),
+                            ("pitch", 10.0)):
+            blend, pose = np.zeros(len(BLENDSHAPE_NAMES), np.float32), np.zeros(3, np.float32)
+            if name in ("yaw", "pitch"):
+                pose[0 if name == "yaw" else 1] = value
+            else:
+                blend[BLENDSHAPE_NAMES.index(name)] = value
+            offset = torch.from_numpy(enc(signal_vector(blend, pose)))
+            d_t = self.render(identity, offset) - n0_t
+            d_s = self.render(shared, offset) - n0_s
+            errors.append(float((d_t - d_s).norm() / d_s.norm().clamp_min(1e-6)))
+        return float(np.mean(errors))
+
+    def fidelity(self, identity: Identity) -> dict:
+        """LPIPS(VGG) and dlib identity distance between the aligned source and the reconstruction: the
+        generator's own render (what --size 512/1024 show), and `_256` for the 256² head live uses."""
+        from live.metrics.identity import IdentityMetric
+
+        target = to_tensor(identity.crop)
+        with torch.no_grad():
+            outs = {"": self.inverter.render_full(identity.styles, exact=True), "_256": self.render(identity)}
+            result = {f"lpips_vgg{k}": round(float(self.lpips(v, target)), 4) for k, v in outs.items()}
+            result["mse"] = round(float(F.mse_loss(outs[""], target)), 5)
+        try:
+            metric = IdentityMetric(self.store)
+        except (RuntimeError, AssetError) as exc:  # dlib is optional (live[quality])
+            log.info("identity distance not measured: %s", exc)
+            metric = None
+        ref = None if metric is None else metric.descriptor(identity.crop)
+        for k, v in outs.items():
+            d = None if ref is None else metric.descriptor(to_image(v))
+            result[f"identity_distance{k}"] = None if d is None else round(metric.distance(ref, d), 4)
+        result["size"] = SIZE
+        return result
+
+
+def json_settings(settings: InversionSettings) -> str:
+    import json
+
+    return json.dumps(dataclasses.asdict(settings))

@@ -1,0 +1,120 @@
+"""Identity files: one enrolled face, self-describing, safetensors (never pickle).
+
+Tensors:
+    styles         [1,23,512] float32   W+ latent the avatar keeps
+    crop           [S,S,3] uint8 RGB    the aligned source face (small, for checks and previews)
+    head.weight    [12,C,1,1] float32   optional: the 256² output head tuned to this face (`--tune`)
+    head.bias      [1,12,1,1] float32
+Metadata (strings): format, format_version, generator, generator_sha256, live_version, created,
+source_sha256 (the portrait's bytes), quality, tuned, fidelity (JSON), settings (JSON).
+
+Written to a temporary file and renamed, so an interrupted write never leaves a half file.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+FORMAT = "live-identity"
+FORMAT_VERSION = "1"
+SUFFIX = ".identity"
+
+
+class IdentityFileError(ValueError):
+    """An identity file that cannot be used, with the reason and what to do."""
+
+
+@dataclass
+class Identity:
+    styles: torch.Tensor  # [1,23,512] float32 W+
+    crop: np.ndarray  # [S,S,3] uint8 RGB aligned source
+    generator: str  # generator name
+    generator_sha256: str  # the generator asset hash it was made for
+    head: tuple[torch.Tensor, torch.Tensor] | None = None  # tuned 256² head (weight, bias) or None
+    fidelity: dict = field(default_factory=dict)  # measured at enrollment (lpips, identity_distance, ...)
+    meta: dict = field(default_factory=dict)  # source_sha256, quality, settings, live_version, created
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        t = {"styles": self.styles.detach().float().contiguous(),
+             "crop": torch.from_numpy(np.ascontiguousarray(self.crop, dtype=np.uint8))}
+        if self.head is not None:
+            t["head.weight"] = self.head[0].detach().float().contiguous()
+            t["head.bias"] = self.head[1].detach().float().contiguous()
+        return t
+
+
+def save_identity(identity: Identity, path: Path | str) -> Path:
+    """Write `identity` to `path` atomically (temp file in the same folder, then rename)."""
+    from live import __version__
+    from safetensors.torch import save_file
+
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise IdentityFileError(f"{path} is a folder; give a file name such as {path / ('me' + SUFFIX)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {k: str(v) for k, v in identity.meta.items()}
+    meta.update({
+        "format": FORMAT, "format_version": FORMAT_VERSION, "generator": identity.generator,
+        "generator_sha256": identity.generator_sha256, "fidelity": json.dumps(identity.fidelity),
+        "tuned": "1" if identity.head is not None else "0",
+    })
+    meta.setdefault("live_version", __version__)
+    meta.setdefault("created", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(identity.tensors(), tmp, metadata=meta)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def load_identity(path: Path | str, generator_sha256: str | None = None) -> Identity:
+    """Read and check an identity file; `generator_sha256` (when given) must match the file's."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise IdentityFileError(f"identity file {path} not found")
+    redo = f"enroll the portrait again with `live enroll PORTRAIT -o {path.name}`"
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise IdentityFileError(f"{path} is not a readable identity file (truncated or corrupt: {exc}); "
+                                f"{redo}") from None
+    if meta.get("format") != FORMAT:
+        raise IdentityFileError(f"{path} is a safetensors file but not a live identity file")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise IdentityFileError(f"{path} has identity format {meta.get('format_version')!r}; this live reads "
+                                f"{FORMAT_VERSION!r}: {redo}")
+    if generator_sha256 is not None and meta.get("generator_sha256") != generator_sha256:
+        raise IdentityFileError(
+            f"{path} was made for another generator ({meta.get('generator')} {meta.get('generator_sha256', '?')[:12]}), "
+            f"this install has {generator_sha256[:12]}: {redo}")
+    styles, crop = tensors.get("styles"), tensors.get("crop")
+    if styles is None or crop is None or styles.ndim != 3 or styles.shape[0] != 1 or crop.ndim != 3:
+        raise IdentityFileError(f"{path} lacks its styles or crop tensors (damaged): {redo}")
+    if not torch.isfinite(styles).all():
+        raise IdentityFileError(f"{path} holds non-finite styles (damaged): {redo}")
+    head = None
+    if "head.weight" in tensors and "head.bias" in tensors:
+        head = (tensors["head.weight"], tensors["head.bias"])
+    try:
+        fidelity = json.loads(meta.get("fidelity", "{}"))
+    except json.JSONDecodeError:
+        fidelity = {}
+    skip = {"format", "format_version", "generator", "generator_sha256", "fidelity", "tuned"}
+    return Identity(styles=styles.float(), crop=crop.numpy(), generator=meta.get("generator", ""),
+                    generator_sha256=meta.get("generator_sha256", ""), head=head, fidelity=fidelity,
+                    meta={k: v for k, v in meta.items() if k not in skip})
