@@ -139,6 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--realtime", action="store_true", help="pace a file like a camera (late frames dropped)")
     r.add_argument("--loop", action="store_true", help="repeat a file")
     r.add_argument("--max-frames", type=int, help="stop after this many frames")
+    r.add_argument("--vcam", action="store_true",
+                   help="send the avatar to a virtual webcam (v4l2loopback on Linux, OBS Virtual Camera on "
+                        "Windows/macOS; needs live[vcam]) that Zoom, Meet or Teams can pick")
+    r.add_argument("--vcam-device", metavar="PATH", help="loopback device, e.g. /dev/video10 (default: first free)")
+    r.add_argument("--vcam-fps", type=float, default=30.0,
+                   help="frame rate the virtual camera keeps (the latest avatar is repeated; default 30)")
     synthesis_options(r)
     _add_common(r)
 
@@ -210,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except StageError as exc:
         log.error("live: error in stage '%s': %s", exc.stage, exc.error)
-        return EXIT_FAILED
+        return EXIT_USAGE if isinstance(exc.error, ValueError) else EXIT_FAILED
     except AssetError as exc:
         log.error("live: %s", exc)
         return EXIT_FAILED

@@ -31,8 +31,12 @@ def cmd_run(args: argparse.Namespace, store, status_line) -> int:
     _synthesis_config(cfg, args, *resolve_identity(args.identity, store))
     cfg.encoder.relative = not args.absolute
     source = open_capture(args.input, realtime=args.realtime, loop=args.loop, max_frames=args.max_frames)
-    sink = FileSink(video=args.output, fps=source.fps, side_by_side=args.side_by_side)
-    stages = [build_stage(name, cfg, store) for name in ("tracking", "encoder", "synthesis")] + [sink]
+    sinks = [FileSink(video=args.output, fps=source.fps, side_by_side=args.side_by_side)]
+    if args.vcam:
+        from live.stages.vcam import VcamSink
+
+        sinks.append(VcamSink(args.size, args.size, fps=args.vcam_fps, device=args.vcam_device))
+    stages = [build_stage(name, cfg, store) for name in ("tracking", "encoder", "synthesis")] + sinks
     live_input = args.realtime or source.kind == "camera"
     pipeline = Pipeline(source, stages, lossless=not live_input, warmup=cfg.pipeline.warmup)
     status = status_line(pipeline)
