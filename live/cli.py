@@ -23,7 +23,8 @@ Commands available now:
   live generate         write a random face from the generator (MobileStyleGAN-FFHQ-1024)
   live demo             animate a generated face with a scripted sequence into demo.mp4 (no camera needed)
   live enroll PHOTO     turn one portrait into an identity file (GAN inversion; ~2 min on a CPU)
-  live run              a camera or video drives a face: the full reenactment pipeline
+  live run              a camera or video drives a face: the full reenactment pipeline (--vcam: as a webcam)
+  live serve            WebRTC demo page: your browser's camera drives the avatar
   live assets list      show the model files live uses and whether they are available
 
 Models are fetched on first use from their official sources or from PyPI distributions that ship them,
@@ -151,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     from live.cli_enroll import add_enroll_parser
 
     add_enroll_parser(sub, _add_common)
+    from live.cli_serve import add_serve_parser
+
+    add_serve_parser(sub, _add_common, synthesis_options)
 
     a = sub.add_parser("assets", help="list, fetch or verify model files",
                        description="Model files are resolved by name and sha256: explicit path (--asset or "
@@ -201,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_track(args)
         if args.command == "generate":
             return cmd_generate(args)
+        if args.command == "serve":
+            from live.cli_serve import cmd_serve
+
+            return cmd_serve(args, _store(args))
         if args.command == "enroll":
             from live.cli_enroll import cmd_enroll
 

@@ -45,8 +45,11 @@ def _encoder(config: Config, store: AssetStore) -> Stage:
     enc = LinearEncoder.load()
     if enc.k != config.synthesis.k:
         config.synthesis.k = enc.k  # the synthesis takes what the encoder gives
+    from live.models.emotion import load_direction
+
     return EncoderStage(enc, relative=e.relative, smoothing_s=e.smoothing_s, release_s=e.release_s,
-                        expression_gain=e.expression_gain, pose_gain=e.pose_gain)
+                        expression_gain=e.expression_gain, pose_gain=e.pose_gain,
+                        emotion_direction=load_direction(enc.k))
 
 
 STAGES: dict[str, Callable[[Config, AssetStore], Stage]] = {

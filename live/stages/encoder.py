@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 
+from live.controls import Controls
 from live.frames import Frame
 from live.models.encoder import LinearEncoder, face_signals
 
@@ -31,15 +32,19 @@ class EncoderStage:
     name = "encoder"
 
     def __init__(self, encoder: LinearEncoder, relative: bool = True, smoothing_s: float = 0.0,
-                 release_s: float = 0.5, expression_gain: float = 1.0, pose_gain: float = 1.0):
+                 release_s: float = 0.5, expression_gain: float = 1.0, pose_gain: float = 1.0,
+                 controls: Controls | None = None, emotion_direction: np.ndarray | None = None):
         # encoder: signals -> offset; relative: against the driver's own neutral (else absolute);
         # smoothing_s: time constant of extra offset smoothing (0 = none; signals are One-Euro smoothed
         # already); release_s: time constant of the ease back to neutral when the face is lost;
-        # expression_gain / pose_gain: scale of blendshape / head-angle changes (0..2).
+        # expression_gain / pose_gain: scale of blendshape / head-angle changes (0..2), the starting values
+        # of `controls` (live gains, freeze, re-centre, emotion; shared with the UI); emotion_direction:
+        # [1,K,512] unit offset of the happy(+)/sad(-) edit, scaled by controls.emotion.
+        self.controls = controls or Controls(expression_gain=expression_gain, pose_gain=pose_gain)
+        self.emotion_direction = emotion_direction
         self.encoder = encoder
         self.relative = relative
         self.smoothing_s, self.release_s = smoothing_s, release_s
-        self.gains = np.concatenate([np.full(52, expression_gain), np.full(3, pose_gain)]).astype(np.float32)
         self.reference: np.ndarray | None = None if relative else np.zeros(55, np.float32)
         self._offset = np.zeros((1, encoder.k, 512), np.float32)
         self._roll = 0.0  # degrees, eased back like the offset
@@ -49,7 +54,12 @@ class EncoderStage:
 
     def recentre(self) -> None:
         """Take the next frame with a face as the driver's neutral."""
-        self._recentre = True
+        self.controls.recentre()
+
+    @property
+    def gains(self) -> np.ndarray:
+        c = self.controls
+        return np.concatenate([np.full(52, c.expression_gain), np.full(3, c.pose_gain)]).astype(np.float32)
 
     def start(self) -> None:
         pass
@@ -60,6 +70,18 @@ class EncoderStage:
     def process(self, frame: Frame) -> Frame:
         dt = 0.0 if self._t is None else max(0.0, frame.t_media_s - self._t)
         self._t = frame.t_media_s
+        if not self.controls.freeze:
+            self._follow(frame, dt)
+        offset = self._offset.copy()
+        alpha = self.controls.emotion
+        if alpha and self.emotion_direction is not None:
+            offset += alpha * self.emotion_direction
+        return frame.replace(offset=offset, roll=self._roll)
+
+    def _follow(self, frame: Frame, dt: float) -> None:
+        """Move the offset towards this frame's driving signals (or back to neutral without a face)."""
+        if self.controls.take_recentre():
+            self._recentre = True
         if frame.face is None:
             if not self._warned_no_face and self.reference is None:
                 log.warning("no face in the driving input yet: the avatar stays neutral")
@@ -67,7 +89,7 @@ class EncoderStage:
             decay = math.exp(-dt / self.release_s) if self.release_s > 0 else 0.0
             self._offset = self._offset * decay
             self._roll *= decay
-            return frame.replace(offset=self._offset.copy(), roll=self._roll)
+            return
         signals = face_signals(frame.face)
         if self.reference is None or self._recentre:
             self.reference, self._recentre = signals.copy(), False
@@ -82,4 +104,3 @@ class EncoderStage:
             self._roll += a * (roll - self._roll)
         else:
             self._offset, self._roll = target, roll
-        return frame.replace(offset=self._offset.copy(), roll=self._roll)

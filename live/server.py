@@ -1,0 +1,210 @@
+"""`live serve`: the WebRTC demo page and its signalling, aiohttp + aiortc.
+
+    GET  /             the page (live/web/index.html) and its own static files, nothing else
+    POST /offer        {"sdp", "type": "offer"} -> {"sdp", "type": "answer"}  (aiortc's example protocol)
+    GET  /stats        JSON: peers and their stats (also pushed to the page over the "control" channel)
+
+The page sends its camera over a peer connection and gets the avatar back; controls and stats travel on
+a data channel named "control" (JSON: {"expression_gain": 1.2}, {"recentre": true}, {"identity":
+"seed:3"}; the server answers {"type": "stats", ...} twice a second and {"type": "error", ...}).
+Works without STUN on a LAN or loopback. Binds 127.0.0.1 unless told otherwise; caps peers; refuses
+malformed or oversized offers with 400 and a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from importlib import resources
+from pathlib import Path
+
+from live.rtc import Engine, PeerSession, avatar_track
+
+log = logging.getLogger(__name__)
+
+MAX_OFFER_BYTES = 64 * 1024  # a browser offer is a few KB
+STATS_PERIOD_S = 0.5
+STATIC_TYPES = {".html": "text/html", ".js": "application/javascript", ".css": "text/css"}
+
+
+def rss_mb() -> float | None:
+    """This process's resident memory in MiB (Linux), for leak checks."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
+def release_memory() -> None:
+    """Collect cycles and hand freed heap pages back to the OS (glibc), so a long-running server's RSS
+    reflects what it holds, not what past sessions left in the allocator."""
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    name = ctypes.util.find_library("c")
+    if name:
+        try:
+            ctypes.CDLL(name).malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc
+            pass
+
+
+def web_root() -> Path:
+    return Path(str(resources.files("live") / "web"))
+
+
+class Server:
+    def __init__(self, engine: Engine, max_peers: int = 2, resolve_identity=None):
+        # engine: shared models; max_peers: concurrent peer connections (more are refused);
+        # resolve_identity: callable(spec) -> None that raises ValueError for an unusable identity spec.
+        if max_peers < 1:
+            raise ValueError(f"--max-peers must be at least 1, got {max_peers}")
+        self.engine = engine
+        self.max_peers = max_peers
+        self.resolve_identity = resolve_identity
+        self.peers: dict[object, PeerSession] = {}
+        self._count = 0
+        self._switching = asyncio.Lock()
+
+    def app(self):
+        from aiohttp import web
+
+        app = web.Application(client_max_size=MAX_OFFER_BYTES * 2)
+        app.router.add_get("/", self.index)
+        app.router.add_get("/stats", self.stats)
+        app.router.add_post("/offer", self.offer)
+        app.router.add_get("/{name}", self.static)
+        app.on_shutdown.append(self.shutdown)
+        return app
+
+    async def index(self, request):
+        from aiohttp import web
+
+        return web.FileResponse(web_root() / "index.html")
+
+    async def static(self, request):
+        """Only files that are in live/web by exact name: no folders, no '..'."""
+        from aiohttp import web
+
+        name = request.match_info["name"]
+        files = {p.name: p for p in web_root().iterdir() if p.is_file() and p.suffix in STATIC_TYPES}
+        if name not in files:
+            raise web.HTTPNotFound(text="not found")
+        return web.FileResponse(files[name], headers={"Content-Type": STATIC_TYPES[files[name].suffix]})
+
+    async def stats(self, request):
+        from aiohttp import web
+
+        return web.json_response({"peers": len(self.peers), "max_peers": self.max_peers,
+                                  "identity": self.engine.identity, "threads": threading.active_count(),
+                                  "rss_mb": rss_mb(), "sessions": [s.stats() for s in self.peers.values()]})
+
+    async def offer(self, request):
+        from aiohttp import web
+        from aiortc import RTCPeerConnection, RTCSessionDescription
+
+        def bad(message: str, status: int = 400):
+            return web.json_response({"error": message}, status=status)
+
+        body = await request.content.read(MAX_OFFER_BYTES + 1)
+        if len(body) > MAX_OFFER_BYTES:
+            return bad(f"offer too large (over {MAX_OFFER_BYTES} bytes)")
+        try:
+            params = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return bad('the offer must be JSON: {"sdp": "...", "type": "offer"}')
+        if not isinstance(params, dict) or params.get("type") != "offer" or not isinstance(params.get("sdp"), str):
+            return bad('the offer must be JSON: {"sdp": "...", "type": "offer"}')
+        sdp = params["sdp"]
+        if not sdp.startswith("v=0") or "m=video" not in sdp:
+            return bad("the SDP offer must start with v=0 and offer a video track (the camera)")
+        if len(self.peers) >= self.max_peers:
+            return bad(f"too many peers: this server takes {self.max_peers} at a time (--max-peers); "
+                       "close another tab or try again later", status=503)
+        pc = RTCPeerConnection()
+        self._count += 1
+        session = PeerSession(self.engine, f"peer{self._count}")
+        self.peers[pc] = session
+
+        @pc.on("track")
+        def on_track(track):
+            if track.kind == "video" and session._ingest is None:
+                session.start(track)
+                pc.addTrack(avatar_track(session))
+
+        @pc.on("datachannel")
+        def on_datachannel(channel):
+            if channel.label == "control":
+                asyncio.ensure_future(self._serve_channel(channel, session))
+
+        @pc.on("connectionstatechange")
+        async def on_state():
+            log.info("%s: connection %s", session.name, pc.connectionState)
+            if pc.connectionState in ("failed", "closed", "disconnected"):
+                await self._close(pc)
+
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            if session._ingest is None:
+                raise ValueError("no video track was received in the offer")
+            await pc.setLocalDescription(await pc.createAnswer())
+        except Exception as exc:  # noqa: BLE001 - aiortc raises many kinds on a malformed SDP: all are the client's
+            await self._close(pc)
+            return bad(f"malformed offer: {exc}")
+        log.info("%s: connected (%d/%d peers)", session.name, len(self.peers), self.max_peers)
+        return web.json_response({"sdp": pc.localDescription.sdp, "type": pc.localDescription.type})
+
+    async def _serve_channel(self, channel, session: PeerSession) -> None:
+        @channel.on("message")
+        def on_message(message):
+            asyncio.ensure_future(self._control(channel, session, message))
+
+        while channel.readyState in ("connecting", "open") and session in self.peers.values():
+            if channel.readyState == "open":
+                channel.send(json.dumps({"type": "stats", **session.stats()}))
+            await asyncio.sleep(STATS_PERIOD_S)
+
+    async def _control(self, channel, session: PeerSession, message) -> None:
+        try:
+            values = json.loads(message)
+            if not isinstance(values, dict):
+                raise ValueError("a control message is a JSON object")
+            spec = values.pop("identity", None)
+            if spec is not None:
+                await self._switch(str(spec))
+            values.pop("type", None)
+            session.controls.update(**values)
+        except (ValueError, json.JSONDecodeError) as exc:
+            if channel.readyState == "open":
+                channel.send(json.dumps({"type": "error", "error": str(exc)}))
+
+    async def _switch(self, spec: str) -> None:
+        async with self._switching:
+            if spec == self.engine.identity:
+                return
+            loop = asyncio.get_running_loop()
+            if self.resolve_identity is not None:
+                await loop.run_in_executor(None, self.resolve_identity, spec)
+            log.info("switching identity to %s", spec)
+            await loop.run_in_executor(None, self.engine.switch_identity, spec)
+
+    async def _close(self, pc) -> None:
+        session = self.peers.pop(pc, None)
+        for sender in pc.getSenders():
+            if sender.track is not None:
+                sender.track.stop()
+        await pc.close()
+        if session is not None:
+            await session.close()
+            log.info("%s: closed (%d peers left)", session.name, len(self.peers))
+            await asyncio.get_running_loop().run_in_executor(None, release_memory)
+
+    async def shutdown(self, app=None) -> None:
+        await asyncio.gather(*(self._close(pc) for pc in list(self.peers)))

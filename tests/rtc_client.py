@@ -1,0 +1,116 @@
+"""A small aiortc client for the tests: sends a face video as its camera, collects the avatar frames."""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import json
+import time
+
+import numpy as np
+
+
+def face_frames(n: int = 50, size: int = 256) -> list[np.ndarray]:
+    """Frames of the astronaut turning slightly ([size,size,3] uint8 RGB)."""
+    import cv2
+
+    from live.samples import astronaut
+
+    base = cv2.resize(astronaut(), (size, size), interpolation=cv2.INTER_AREA)
+    out = []
+    for i in range(n):
+        angle = 6.0 * np.sin(i / 8.0)
+        m = cv2.getRotationMatrix2D((size / 2, size / 2), angle, 1.0)
+        out.append(cv2.warpAffine(base, m, (size, size), borderMode=cv2.BORDER_REFLECT))
+    return out
+
+
+def camera_track(frames: list[np.ndarray], fps: float = 25.0):
+    import av
+    from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+    class Camera(MediaStreamTrack):
+        kind = "video"
+
+        def __init__(self):
+            super().__init__()
+            self.n = 0
+            self.t0 = None
+
+        async def recv(self):
+            if self.readyState != "live":
+                raise MediaStreamError
+            if self.t0 is None:
+                self.t0 = time.monotonic()
+            else:
+                await asyncio.sleep(max(0.0, self.t0 + self.n / fps - time.monotonic()))
+            f = av.VideoFrame.from_ndarray(frames[self.n % len(frames)], format="rgb24")
+            f.pts, f.time_base = self.n, fractions.Fraction(1, int(fps))
+            self.n += 1
+            return f
+
+    return Camera()
+
+
+async def post_json(url: str, payload) -> tuple[int, dict]:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as s:
+        data = payload if isinstance(payload, (bytes, str)) else json.dumps(payload)
+        async with s.post(url, data=data, headers={"Content-Type": "application/json"}) as r:
+            try:
+                body = await r.json(content_type=None)
+            except (json.JSONDecodeError, ValueError):
+                body = {"text": await r.text()}
+            return r.status, body
+
+
+async def session(base: str, seconds: float, controls: list[dict] | None = None, frames=None) -> dict:
+    """Connect, stream for `seconds`, send `controls` on the data channel, close. Returns what came back."""
+    from aiortc import RTCPeerConnection, RTCSessionDescription
+
+    pc = RTCPeerConnection()
+    cam = camera_track(frames or face_frames())
+    pc.addTrack(cam)
+    channel = pc.createDataChannel("control")
+    got = {"frames": [], "stats": [], "errors": []}
+
+    @channel.on("message")
+    def on_message(message):
+        msg = json.loads(message)
+        (got["stats"] if msg.get("type") == "stats" else got["errors"]).append(msg)
+
+    tasks = []
+
+    @pc.on("track")
+    def on_track(track):
+        async def pull():
+            while True:
+                try:
+                    f = await track.recv()
+                except Exception:  # noqa: BLE001 - the track ends when we close
+                    return
+                got["frames"].append(f.to_ndarray(format="rgb24"))
+        tasks.append(asyncio.ensure_future(pull()))
+
+    await pc.setLocalDescription(await pc.createOffer())
+    status, answer = await post_json(base + "/offer", {"sdp": pc.localDescription.sdp, "type": "offer"})
+    got["status"] = status
+    if status != 200:
+        got["answer"] = answer
+        await pc.close()
+        return got
+    await pc.setRemoteDescription(RTCSessionDescription(**answer))
+    t_end = time.monotonic() + seconds
+    sent = False
+    while time.monotonic() < t_end:
+        if not sent and channel.readyState == "open" and controls:
+            for c in controls:
+                channel.send(json.dumps(c))
+            sent = True
+        await asyncio.sleep(0.1)
+    cam.stop()
+    await pc.close()
+    for t in tasks:
+        t.cancel()
+    return got
