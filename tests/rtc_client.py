@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import http.client
 import json
+import socket
+import subprocess
+import sys
 import time
 
 import numpy as np
+
+from conftest import REPO, subprocess_env
 
 
 def face_frames(n: int = 50, size: int = 256) -> list[np.ndarray]:
@@ -114,3 +120,49 @@ async def session(base: str, seconds: float, controls: list[dict] | None = None,
     for t in tasks:
         t.cancel()
     return got
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(*extra: str, timeout: float = 180.0):
+    """`live serve` in a subprocess; returns (process, base URL) once /stats answers."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "live", "serve", "--port", str(port), "--backend", "torch",
+                             *extra], env=subprocess_env(), cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise AssertionError(f"live serve exited: {proc.stdout.read()[-2000:]}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/stats")
+            if conn.getresponse().status == 200:
+                return proc, base
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    raise AssertionError("live serve did not come up")
+
+
+def stop_server(proc) -> str:
+    proc.terminate()
+    try:
+        out, _ = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    return out
+
+
+def get(base: str, path: str) -> tuple[int, bytes]:
+    host, port = base.split("//")[1].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.request("GET", path)  # sent as is: no client-side path normalisation
+    r = conn.getresponse()
+    return r.status, r.read()

@@ -4,58 +4,16 @@ and stats travel on the data channel, and misuse gets clear refusals without lea
 from __future__ import annotations
 
 import asyncio
-import http.client
 import json
-import socket
-import subprocess
-import sys
 import time
 
 import pytest
 
-from conftest import REPO, run_py, subprocess_env
+from conftest import run_py
 
 pytest.importorskip("aiortc", reason="needs live[webrtc] (aiortc, aiohttp)")
 
-from rtc_client import post_json, session  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(*extra: str, timeout: float = 180.0):
-    """`live serve` in a subprocess; returns (process, base URL) once /stats answers."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "live", "serve", "--port", str(port), "--backend", "torch",
-                             *extra], env=subprocess_env(), cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise AssertionError(f"live serve exited: {proc.stdout.read()[-2000:]}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/stats")
-            if conn.getresponse().status == 200:
-                return proc, base
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    raise AssertionError("live serve did not come up")
-
-
-def stop_server(proc) -> str:
-    proc.terminate()
-    try:
-        out, _ = proc.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-    return out
+from rtc_client import get, post_json, session, start_server, stop_server  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -64,14 +22,6 @@ def server():
     yield base
     out = stop_server(proc)
     assert "Traceback" not in out, out[-3000:]
-
-
-def get(base: str, path: str) -> tuple[int, bytes]:
-    host, port = base.split("//")[1].split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=10)
-    conn.request("GET", path)  # sent as is: no client-side path normalisation
-    r = conn.getresponse()
-    return r.status, r.read()
 
 
 def test_a_peer_gets_the_avatar_controls_and_stats(server, tmp_path):
