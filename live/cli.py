@@ -140,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--realtime", action="store_true", help="pace a file like a camera (late frames dropped)")
     r.add_argument("--loop", action="store_true", help="repeat a file")
     r.add_argument("--max-frames", type=int, help="stop after this many frames")
+    r.add_argument("--preview", action="store_true",
+                   help="show [driver | avatar] in a window; keys: g/G expression gain, p/P pose gain, e/E emotion "
+                        "sad/happy, f freeze, r re-centre, q stop (needs a display)")
     r.add_argument("--vcam", action="store_true",
                    help="send the avatar to a virtual webcam (v4l2loopback on Linux, OBS Virtual Camera on "
                         "Windows/macOS; needs live[vcam]) that Zoom, Meet or Teams can pick")

@@ -25,6 +25,12 @@ def cmd_run(args: argparse.Namespace, store, status_line) -> int:
     from live.stages.file import FileSink
     from live.stats import format_summary
 
+    if args.preview:
+        from live.stages.preview import has_display
+
+        if not has_display():
+            raise ValueError("--preview needs a display (DISPLAY/WAYLAND_DISPLAY is not set); write a file with "
+                             "-o instead, or use `live serve` and a browser")
     cfg = Config()
     from live.cli_enroll import resolve_identity
 
@@ -38,6 +44,10 @@ def cmd_run(args: argparse.Namespace, store, status_line) -> int:
         sinks.append(VcamSink(args.size, args.size, fps=args.vcam_fps, device=args.vcam_device))
     stages = [build_stage(name, cfg, store) for name in ("tracking", "encoder", "synthesis")] + sinks
     live_input = args.realtime or source.kind == "camera"
+    if args.preview:
+        from live.stages.preview import PreviewSink
+
+        stages.append(PreviewSink(stages[1].controls, on_stop=lambda: pipeline.stop()))
     pipeline = Pipeline(source, stages, lossless=not live_input, warmup=cfg.pipeline.warmup)
     status = status_line(pipeline)
     pipeline.on_frame = status

@@ -111,3 +111,27 @@ print(json.dumps(out))
     for seed in (0, 3):
         sad, neutral, happy = res[f"{seed}:-2.0"], res[f"{seed}:0.0"], res[f"{seed}:2.0"]
         assert happy > neutral and sad < neutral - 0.1, res  # (smiles saturate near 1)
+
+
+def test_preview_keys_change_the_controls():
+    from live.stages.preview import apply_key
+
+    c = Controls()
+    assert apply_key(c, "G") == "expression_gain 1.1" and c.expression_gain == 1.1
+    for _ in range(30):
+        apply_key(c, "p")
+    assert c.pose_gain == 0.0  # clamped at the range's end
+    assert apply_key(c, "E") == "emotion 0.5" and apply_key(c, "f") == "freeze on" and c.freeze
+    assert apply_key(c, "r") == "re-centre" and c.take_recentre()
+    assert apply_key(c, "q") == "stop" and apply_key(c, "x") is None
+
+
+def test_preview_without_a_display_says_so(tmp_path, clip):
+    import os
+
+    from conftest import run_live
+
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        pytest.skip("a display is available here")
+    r = run_live("run", "--identity", "seed:0", "--input", str(clip), "--preview", "--backend", "torch")
+    assert r.returncode == 2 and "needs a display" in r.stderr and "Traceback" not in r.stderr
