@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     if not paths:
         log.error("no portraits: give --portraits or put ../shared beside the checkout")
         return 2
-    enroller = Enroller(AssetStore(progress=False), cache=False)
+    enroller = Enroller(AssetStore(progress=False), cache=False, identity_metric="on")
     offset = reenact_offset()
     rows, sheet = [], []
     for path in paths:

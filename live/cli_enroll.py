@@ -18,7 +18,8 @@ examples:
 The photo: one person, face towards the camera, at least 128 px across (eyes ~32 px apart); larger is
 better up to ~1000 px. Several faces: the largest is used. Grayscale works (the avatar gets colour).
 The identity file holds the latent, the aligned crop, the generator's sha256 and the measured fidelity
-(LPIPS and, with live[quality] installed, dlib identity distance: < 0.6 is the same person by dlib's rule).
+(LPIPS, and dlib's identity distance when its models are cached or with --identity-metric on: < 0.6 is the
+same person by dlib's rule).
 Enrolling the same photo again reuses the cached result.
 """
 EST_SECONDS = {"fast": 120, "best": 420}  # 2-core CPU, measured (README)
@@ -39,6 +40,9 @@ def add_enroll_parser(sub, add_common) -> None:
                         "Applies to --size 256")
     e.add_argument("--steps", type=int, help="override the number of inversion steps (tests, experiments)")
     e.add_argument("--no-cache", action="store_true", help="enroll again even if this photo was enrolled before")
+    e.add_argument("--identity-metric", choices=["auto", "on", "off"], default="auto",
+                   help="measure the dlib identity distance of the result: auto (default: when its models are "
+                        "cached), on (download them once, 122 MB), off")
     add_common(e)
 
 
@@ -86,12 +90,12 @@ def _settings(args: argparse.Namespace):
 
 
 def enroll_portrait(portrait: Path, store, quality: str = "fast", tune: bool = False, settings=None,
-                    cache: bool = True):
+                    cache: bool = True, identity_metric: str = "auto"):
     """Enroll with a progress bar and a notice of how long it takes."""
     from live.enroll import Enroller, read_portrait
 
     read_portrait(portrait)  # bad paths and non-images fail here, before any model loads
-    enroller = Enroller(store, cache=cache)
+    enroller = Enroller(store, cache=cache, identity_metric=identity_metric)
     if settings is None and cache:
         hit = enroller.cached(portrait, quality, tune)
         if hit is not None:
@@ -116,11 +120,11 @@ def cmd_enroll(args: argparse.Namespace, store) -> int:
     if out.resolve() == args.portrait.expanduser().resolve():
         raise ValueError(f"-o {out} would overwrite the portrait; choose another name")
     identity, _ = enroll_portrait(args.portrait, store, args.quality, args.tune, _settings(args),
-                                  cache=not args.no_cache)
+                                  cache=not args.no_cache, identity_metric=args.identity_metric)
     save_identity(identity, out)
     f = identity.fidelity
     dist, dist256 = f.get("identity_distance"), f.get("identity_distance_256")
-    measured = "not measured (pip install 'live[quality]')" if dist is None else f"{dist:.3f}"
+    measured = "not measured (--identity-metric on)" if dist is None else f"{dist:.3f}"
     print(f"wrote {out} in {f.get('seconds', 0):.0f} s. Likeness to the aligned photo: LPIPS {f['lpips_vgg']:.3f}, "
           f"identity distance {measured} (--size 512/1024); at --size 256: LPIPS {f['lpips_vgg_256']:.3f}"
           + ("" if dist256 is None else f", identity distance {dist256:.3f}"))

@@ -105,7 +105,26 @@ def find_face(rgb: np.ndarray, landmarker_path: Path, name: str = "the portrait"
         raise EnrollError(f"the face in {name} is too small to enroll: its crop is {side:.0f} px, the minimum is "
                           f"{MIN_FACE_PX} px (eyes about {MIN_FACE_PX // 4} px apart); use a closer or larger photo")
     crop = ffhq_align(rgb, faces[0].landmarks, SIZE).image
+    score = human_face_score(crop)
+    if score is not None and score <= 0.0:
+        raise EnrollError(f"no face found in {name}: MediaPipe saw something face-like, but it is not a human "
+                          f"face seen from the front (dlib's detector score {score:.2f} on the aligned crop; "
+                          "animals and heavily stylised drawings are refused). Use a photo of a person facing "
+                          "the camera")
     return FoundFace(crop=crop, faces=len(faces), side_px=side)
+
+
+def human_face_score(crop: np.ndarray) -> float | None:
+    """dlib's HOG frontal-face score on an aligned crop (> 0: a human face; measured: people 0.9 .. 2.8,
+    the dog in the shared portraits -0.49), or None when dlib is not installed."""
+    try:
+        import dlib
+    except ImportError:
+        log.info("dlib is not installed: skipping the human-face check")
+        return None
+    detector = dlib.get_frontal_face_detector()
+    scores = [s for up in (0, 1) for s in detector.run(np.ascontiguousarray(crop), up, -1.0)[1]]
+    return max(scores, default=-1.0)
 
 
 def to_tensor(rgb: np.ndarray) -> torch.Tensor:
@@ -121,8 +140,10 @@ def to_image(x: torch.Tensor) -> np.ndarray:
 class Enroller:
     """Loads the generator, LPIPS and the output head once; enrolls any number of portraits."""
 
-    def __init__(self, store, cache: bool = True):
-        # store: the asset store; cache: reuse and keep results in <cache>/identities.
+    def __init__(self, store, cache: bool = True, identity_metric: str = "auto"):
+        # store: the asset store; cache: reuse and keep results in <cache>/identities;
+        # identity_metric: measure the dlib identity distance: "on" (fetch its models if needed), "off",
+        # or "auto" (only when the models are already cached: they are a 122 MB download).
         from live.models.early_exit import load_heads
         from live.models.generator import load_mobilestylegan
         from live.models.lpips import load_lpips
@@ -135,6 +156,13 @@ class Enroller:
         self.lpips = load_lpips(store)
         self.inverter = Inverter(self.generator, self.lpips, heads[SIZE])
         self.cache_dir = Path(store.cache_dir).parent / "identities" if cache else None
+        if identity_metric not in ("auto", "on", "off"):
+            raise ValueError(f"identity_metric must be auto, on or off, got {identity_metric!r}")
+        self.identity_metric = identity_metric
+
+    def _metric_cached(self) -> bool:
+        names = ("dlib_face_descriptor", "dlib_shape_predictor_68")
+        return all(self.store.explicit_path(n) is not None or self.store.cache_path(n).is_file() for n in names)
 
     def cache_path(self, source_sha256: str, quality: str, tune: bool) -> Path | None:
         if self.cache_dir is None:
@@ -240,11 +268,15 @@ class Enroller:
             outs = {"": self.inverter.render_full(identity.styles, exact=True), "_256": self.render(identity)}
             result = {f"lpips_vgg{k}": round(float(self.lpips(v, target)), 4) for k, v in outs.items()}
             result["mse"] = round(float(F.mse_loss(outs[""], target)), 5)
-        try:
-            metric = IdentityMetric(self.store)
-        except (RuntimeError, AssetError) as exc:  # dlib is optional (live[quality])
-            log.info("identity distance not measured: %s", exc)
-            metric = None
+        metric = None
+        if self.identity_metric == "on" or (self.identity_metric == "auto" and self._metric_cached()):
+            try:
+                metric = IdentityMetric(self.store)
+            except (RuntimeError, AssetError) as exc:
+                log.warning("identity distance not measured: %s", exc)
+        else:
+            log.info("identity distance not measured: its dlib models (122 MB) are not in the cache; "
+                     "`live assets fetch dlib_face_descriptor dlib_shape_predictor_68` or --identity-metric on")
         ref = None if metric is None else metric.descriptor(identity.crop)
         for k, v in outs.items():
             d = None if ref is None else metric.descriptor(to_image(v))

@@ -109,7 +109,8 @@ def test_identity_file_round_trip_and_rejections(tmp_path):
 
 
 def _enroll(image: Path, out: Path, steps: int, *extra: str) -> subprocess.CompletedProcess:
-    return run_live("enroll", str(image), "-o", str(out), "--steps", str(steps), *extra, timeout=600)
+    return run_live("enroll", str(image), "-o", str(out), "--steps", str(steps), "--identity-metric", "on", *extra,
+                    timeout=600)
 
 
 def _fidelity(path: Path) -> dict:
