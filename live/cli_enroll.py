@@ -16,7 +16,7 @@ examples:
   live run --identity me.identity --input 0          drive it with camera 0
 
 The photo: one person, face towards the camera, at least 128 px across (eyes ~32 px apart); larger is
-better up to ~1000 px. Several faces: the largest is used. Grayscale works (the avatar gets colour).
+better up to ~1000 px. Several faces: the largest is used. Grayscale works (the avatar stays grey).
 The identity file holds the latent, the aligned crop, the generator's sha256 and the measured fidelity
 (LPIPS, and dlib's identity distance when its models are cached or with --identity-metric on: < 0.6 is the
 same person by dlib's rule).
