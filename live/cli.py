@@ -22,7 +22,7 @@ Commands available now:
   live track INPUT      track a face (landmarks, blendshapes, head pose) in a camera, video or images
   live generate         write a random face from the generator (MobileStyleGAN-FFHQ-1024)
   live demo             animate a generated face with a scripted sequence into demo.mp4 (no camera needed)
-  live enroll PHOTO     turn one portrait into an identity file (GAN inversion; ~2 min on a CPU)
+  live enroll PHOTO     turn one portrait into an identity file (GAN inversion; < 3 min on a CPU)
   live run              a camera or video drives a face: the full reenactment pipeline (--vcam: as a webcam)
   live serve            WebRTC demo page: your browser's camera drives the avatar
   live assets list      show the model files live uses and whether they are available

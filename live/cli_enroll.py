@@ -11,7 +11,7 @@ log = logging.getLogger("live")
 
 ENROLL_EPILOG = """\
 examples:
-  live enroll me.jpg -o me.identity                  about 2 minutes on a 2-core CPU
+  live enroll me.jpg -o me.identity                  under 3 minutes on a 2-core CPU
   live enroll me.jpg -o me.identity --quality best   about 6 minutes, closer likeness
   live run --identity me.identity --input 0          drive it with camera 0
 
@@ -22,7 +22,7 @@ The identity file holds the latent, the aligned crop, the generator's sha256 and
 same person by dlib's rule).
 Enrolling the same photo again reuses the cached result.
 """
-EST_SECONDS = {"fast": 120, "best": 420}  # 2-core CPU, measured (README)
+EST_SECONDS = {"fast": 160, "best": 480}  # 2-core CPU, measured (README)
 
 
 def add_enroll_parser(sub, add_common) -> None:
@@ -34,7 +34,7 @@ def add_enroll_parser(sub, add_common) -> None:
     e.add_argument("portrait", type=Path, help="image file (JPEG, PNG, WebP, BMP, TIFF)")
     e.add_argument("-o", "--output", type=Path, help="identity file to write (default: PORTRAIT.identity)")
     e.add_argument("--quality", choices=["fast", "best"], default="fast",
-                   help="fast (default, ~2 min on 2 cores) or best (~7 min, more optimisation steps)")
+                   help="fast (default, <3 min on 2 cores) or best (~8 min: more steps, LPIPS at full size)")
     e.add_argument("--tune", action="store_true",
                    help="also tune the 256² output head to this face (colour and detail; ~20 s more). "
                         "Applies to --size 256")
