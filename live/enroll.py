@@ -69,12 +69,14 @@ def read_portrait(path: Path | str) -> np.ndarray:
     small = cv2.imread(str(path), cv2.IMREAD_REDUCED_COLOR_8)
     if small is None:
         raise EnrollError(f"{path} is not an image OpenCV can read (JPEG, PNG, WebP, BMP, TIFF ...)")
+    full_side = max(small.shape[:2]) * 8  # the 1/8 decode tells the size (to within 8 px)
     flag = cv2.IMREAD_COLOR
-    for factor, reduced in ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4),
-                            (2, cv2.IMREAD_REDUCED_COLOR_2)):
-        if max(small.shape[:2]) * 8 / factor > MAX_DECODE_SIDE:
+    for factor, reduced in ((2, cv2.IMREAD_REDUCED_COLOR_2), (4, cv2.IMREAD_REDUCED_COLOR_4),
+                            (8, cv2.IMREAD_REDUCED_COLOR_8)):
+        if full_side > MAX_DECODE_SIDE:  # decode at the smallest reduction that fits
             flag = reduced
-            break
+            if full_side / factor <= MAX_DECODE_SIDE:
+                break
     bgr = small if flag == cv2.IMREAD_REDUCED_COLOR_8 else cv2.imread(str(path), flag)
     if bgr is None:
         raise EnrollError(f"{path} could not be decoded (truncated or damaged?)")

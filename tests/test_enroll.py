@@ -139,7 +139,8 @@ def test_real_photos_enroll_as_the_same_person(tmp_path, name):
     rgb = getattr(samples, name)()
     photo = tmp_path / f"{name}.jpg"
     cv2.imwrite(str(photo), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    r = _enroll(photo, tmp_path / f"{name}.identity", 120)
+    r = run_live("enroll", str(photo), "-o", str(tmp_path / f"{name}.identity"), "--quality", "fast", "--no-cache",
+                 "--identity-metric", "on", timeout=600)  # the fast budget, as a user runs it
     assert r.returncode == 0, r.stderr
     assert "LPIPS" in r.stdout and "Traceback" not in r.stderr
     f = _fidelity(tmp_path / f"{name}.identity")
@@ -207,8 +208,11 @@ def test_large_image_several_faces_and_a_painting(tmp_path):
     assert max(read_portrait(path).shape[:2]) <= MAX_DECODE_SIDE
     r = _enroll(path, tmp_path / "big.identity", 2)
     assert r.returncode == 0, r.stderr
-    two = astronaut().copy()
-    two[300:, 300:] = cv2.resize(astronaut(), (212, 212))[:212, :212]  # a second, smaller face
+    from live.samples import grace_hopper
+
+    two = np.zeros((600, 800, 3), np.uint8)  # Grace Hopper, and a smaller copy of her face beside her
+    two[:, :512] = grace_hopper()
+    two[50:350, 500:800] = cv2.resize(grace_hopper()[50:450, 56:456], (300, 300), interpolation=cv2.INTER_AREA)
     r = _enroll(_write(tmp_path / "two.png", two), tmp_path / "two.identity", 2)
     assert r.returncode == 0 and "2 faces" in r.stderr and "largest" in r.stderr, r.stderr
     painting = cv2.stylization(cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR), sigma_s=60, sigma_r=0.45)
