@@ -73,7 +73,10 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_recording(tmp_path, clip, landmarker
         [sys.executable, "-m", "live", "track", str(clip), "--realtime", "--loop", "-o", str(out),
          "--asset", f"face_landmarker={landmarker_path}"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env(), cwd=REPO)
-    time.sleep(6)
+    end = time.monotonic() + 90  # a fresh venv imports slowly: wait until the recording has started
+    while len(list(tmp_path.iterdir())) < 2 and time.monotonic() < end and proc.poll() is None:
+        time.sleep(0.2)
+    time.sleep(4)
     proc.send_signal(signal.SIGINT)
     try:
         stdout, stderr = proc.communicate(timeout=30)
