@@ -22,6 +22,15 @@ def subprocess_env() -> dict[str, str]:
     return env
 
 
+def sigint_default() -> None:
+    """Popen preexec_fn: give the child the default Ctrl-C behaviour. A test run started in the background
+    by a non-interactive shell (as CI may) inherits SIGINT *ignored*, and Python then never raises
+    KeyboardInterrupt: the Ctrl-C tests would test nothing."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_py(code: str, timeout: float = 180.0) -> dict:
     """Run Python code in a fresh interpreter; it must print one JSON object as its last stdout line.
 

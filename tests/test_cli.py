@@ -7,7 +7,7 @@ import time
 import cv2
 import pytest
 
-from conftest import REPO, SHARED, run_live, subprocess_env
+from conftest import sigint_default, REPO, SHARED, run_live, subprocess_env
 
 
 def frame_count(path):
@@ -72,7 +72,8 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_recording(tmp_path, clip, landmarker
     proc = subprocess.Popen(
         [sys.executable, "-m", "live", "track", str(clip), "--realtime", "--loop", "-o", str(out),
          "--asset", f"face_landmarker={landmarker_path}"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env(), cwd=REPO)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env(), cwd=REPO,
+        preexec_fn=sigint_default)
     end = time.monotonic() + 90  # a fresh venv imports slowly: wait until the recording has started
     while len(list(tmp_path.iterdir())) < 2 and time.monotonic() < end and proc.poll() is None:
         time.sleep(0.2)

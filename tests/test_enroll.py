@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, SHARED, run_live, subprocess_env
+from conftest import sigint_default, REPO, SHARED, run_live, subprocess_env
 
 
 @pytest.fixture(scope="module")
@@ -229,7 +229,8 @@ def test_ctrl_c_leaves_no_partial_file(tmp_path):
     photo = _write(tmp_path / "a.png", astronaut())
     out = tmp_path / "a.identity"
     proc = subprocess.Popen([sys.executable, "-m", "live", "enroll", str(photo), "-o", str(out), "--steps", "400"],
-                            env=subprocess_env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=subprocess_env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=sigint_default)
     time.sleep(12)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
