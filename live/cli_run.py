@@ -26,11 +26,9 @@ def cmd_run(args: argparse.Namespace, store, status_line) -> int:
     from live.stats import format_summary
 
     if args.preview:
-        from live.stages.preview import has_display
+        from live.stages.preview import require_display
 
-        if not has_display():
-            raise ValueError("--preview needs a display (DISPLAY/WAYLAND_DISPLAY is not set); write a file with "
-                             "-o instead, or use `live serve` and a browser")
+        require_display()
     cfg = Config()
     from live.cli_enroll import resolve_identity
 

@@ -67,7 +67,7 @@ def cmd_serve(args: argparse.Namespace, store) -> int:
     log.info("loading models for %s (first run: compiling can take ~30 s)", args.identity)
     engine = Engine(make_synthesis, encoder, store.resolve("face_landmarker"), args.size,
                     emotion_direction=load_direction(encoder.k), identity=args.identity)
-    server = Server(engine, max_peers=args.max_peers, resolve_identity=lambda spec: resolve_identity(spec, store))
+    server = Server(engine, max_peers=args.max_peers)
     print(f"live serve: open http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port} "
           f"(identity {args.identity}, {args.size}², up to {args.max_peers} peers). Ctrl-C stops.", flush=True)
     web.run_app(server.app(), host=args.host, port=args.port, print=None, handle_signals=True)

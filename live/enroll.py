@@ -161,6 +161,7 @@ class Enroller:
         if identity_metric not in ("auto", "on", "off"):
             raise ValueError(f"identity_metric must be auto, on or off, got {identity_metric!r}")
         self.identity_metric = identity_metric
+        self._identity_metric = None  # the loaded metric, False once it could not be (see _metric)
 
     def _metric_cached(self) -> bool:
         names = ("dlib_face_descriptor", "dlib_shape_predictor_68")
@@ -260,25 +261,32 @@ class Enroller:
             errors.append(float((d_t - d_s).norm() / d_s.norm().clamp_min(1e-6)))
         return float(np.mean(errors))
 
+    def _metric(self):
+        """The dlib identity metric, loaded once per Enroller (its models are 122 MB), or None."""
+        if self._identity_metric is None:
+            self._identity_metric = False  # tried: not again for the next portrait
+            if self.identity_metric == "on" or (self.identity_metric == "auto" and self._metric_cached()):
+                from live.metrics.identity import IdentityMetric
+
+                try:
+                    self._identity_metric = IdentityMetric(self.store)
+                except (RuntimeError, AssetError) as exc:
+                    log.warning("identity distance not measured: %s", exc)
+            else:
+                log.info("identity distance not measured: its dlib models (122 MB) are not in the cache; "
+                         "`live assets fetch dlib_face_descriptor dlib_shape_predictor_68` or "
+                         "--identity-metric on")
+        return self._identity_metric or None
+
     def fidelity(self, identity: Identity) -> dict:
         """LPIPS(VGG) and dlib identity distance between the aligned source and the reconstruction: the
         generator's own render (what --size 512/1024 show), and `_256` for the 256² head live uses."""
-        from live.metrics.identity import IdentityMetric
-
         target = to_tensor(identity.crop)
         with torch.no_grad():
             outs = {"": self.inverter.render_full(identity.styles, exact=True), "_256": self.render(identity)}
             result = {f"lpips_vgg{k}": round(float(self.lpips(v, target)), 4) for k, v in outs.items()}
             result["mse"] = round(float(F.mse_loss(outs[""], target)), 5)
-        metric = None
-        if self.identity_metric == "on" or (self.identity_metric == "auto" and self._metric_cached()):
-            try:
-                metric = IdentityMetric(self.store)
-            except (RuntimeError, AssetError) as exc:
-                log.warning("identity distance not measured: %s", exc)
-        else:
-            log.info("identity distance not measured: its dlib models (122 MB) are not in the cache; "
-                     "`live assets fetch dlib_face_descriptor dlib_shape_predictor_68` or --identity-metric on")
+        metric = self._metric()
         ref = None if metric is None else metric.descriptor(identity.crop)
         for k, v in outs.items():
             d = None if ref is None else metric.descriptor(to_image(v))

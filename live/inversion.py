@@ -25,7 +25,8 @@ import torch.nn.functional as F
 from live.models.early_exit import EXIT_BLOCK
 from live.models.generator import MobileStyleGAN, z_from_seed
 from live.models.lpips import LPIPS
-from live.models.mobilestylegan import haar_synthesis
+from live.backends.torch_backend import native_bf16
+from live.models.mobilestylegan import bands_to_image
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +64,20 @@ class Renderer:
         self.synthesis = generator.synthesis_net
         self.weight, self.bias = head
 
-    def __call__(self, styles: torch.Tensor) -> torch.Tensor:
+    def features(self, styles: torch.Tensor) -> torch.Tensor:
+        """Features of the exit block for styles [N,23,512] (only the first PLUS_LAYERS are read)."""
         s = self.synthesis
         mods = [s.modulation(layer, styles[:, layer]) for layer in range(PLUS_LAYERS)]
         mods += [None] * (s.num_layers - PLUS_LAYERS)  # never read before the exit
-        feats = s.render(mods, styles.shape[0], features_of=EXIT_BLOCK[SIZE])
-        freq = F.conv2d(feats, self.weight) + self.bias
-        n, _, h, w = freq.shape
-        return haar_synthesis(freq[:, :3], freq[:, 3:].reshape(n, 3, 3, h, w))
+        return s.render(mods, styles.shape[0], features_of=EXIT_BLOCK[SIZE])
+
+    @staticmethod
+    def head(feats: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """Exit-block features -> [N,3,256,256] through a 1x1 head (weight [12,C,1,1], bias [1,12,1,1])."""
+        return bands_to_image(F.conv2d(feats, weight) + bias)
+
+    def __call__(self, styles: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(styles), self.weight, self.bias)
 
 
 @dataclass
@@ -119,7 +126,7 @@ class Inverter:
     def render_full(self, styles: torch.Tensor, exact: bool = False) -> torch.Tensor:
         """The generator's own output (1024², every layer) area-downsampled to 256²; bf16 where native
         unless `exact`."""
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=_native_bf16() and not exact):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=native_bf16() and not exact):
             img = self.gen.synthesis(styles)
         return F.avg_pool2d(img.float(), img.shape[-1] // SIZE)
 
@@ -165,11 +172,6 @@ class Inverter:
         return InversionResult(styles=styles, lpips=lp, mse=mse, steps=done)
 
 
-def _native_bf16() -> bool:
-    return bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
-                or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
-
-
 def tune_head(inverter: Inverter, styles: torch.Tensor, target: torch.Tensor, steps: int, lpips_size: int,
               reg: float = 1.0, lr: float = 2e-3,
               progress: Callable[[int, float], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -182,9 +184,7 @@ def tune_head(inverter: Inverter, styles: torch.Tensor, target: torch.Tensor, st
     r = inverter.render
     w0, b0 = r.weight.detach(), r.bias.detach()
     with torch.no_grad():
-        s = r.synthesis
-        mods = [s.modulation(layer, styles[:, layer]) for layer in range(PLUS_LAYERS)]
-        feats = s.render(mods + [None] * (s.num_layers - PLUS_LAYERS), 1, features_of=EXIT_BLOCK[SIZE])
+        feats = r.features(styles)
     t_feats = [f.detach() for f in inverter.lpips.features(inverter._prep(target, lpips_size))]
     weight = w0.clone().requires_grad_(True)
     bias = b0.clone().requires_grad_(True)
@@ -193,9 +193,7 @@ def tune_head(inverter: Inverter, styles: torch.Tensor, target: torch.Tensor, st
     for step in range(steps):
         for group in opt.param_groups:
             group["lr"] = _lr(step, steps, lr)
-        freq = F.conv2d(feats, weight) + bias
-        n, _, h, w = freq.shape
-        img = haar_synthesis(freq[:, :3], freq[:, 3:].reshape(n, 3, 3, h, w))
+        img = r.head(feats, weight, bias)
         loss_lp = inverter.lpips.distance(inverter.lpips.features(inverter._prep(img, lpips_size)), t_feats).sum()
         change = ((weight - w0).pow(2).sum() + (bias - b0).pow(2).sum()) / scale
         loss = loss_lp + F.mse_loss(img, target) + reg * change

@@ -91,6 +91,12 @@ class PeerSession:
         self._worker = threading.Thread(target=self._work, name=f"rtc-{name}", daemon=True)
         self._ingest: asyncio.Task | None = None
         self._started = time.monotonic()
+        self._created_ns = time.perf_counter_ns()  # media time of a frame: its arrival since this moment
+
+    @property
+    def started(self) -> bool:
+        """True once a camera track is being read."""
+        return self._ingest is not None
 
     def start(self, track) -> None:
         """Begin reading `track` (the browser camera); call on the event loop."""
@@ -128,7 +134,7 @@ class PeerSession:
                     break
                 t0 = time.perf_counter()
                 image = vframe.to_ndarray(format="rgb24")
-                frame = Frame(seq=seq, t_capture_ns=t_ns, t_media_s=(t_ns - self._t0_ns()) / 1e9, image=image)
+                frame = Frame(seq=seq, t_capture_ns=t_ns, t_media_s=(t_ns - self._created_ns) / 1e9, image=image)
                 frame = self.engine.render(self.encoder.process(tracking.process(frame)))
                 self.avatar = Avatar(frame.output, t_ns, seq)
                 self.frames_done += 1
@@ -138,11 +144,6 @@ class PeerSession:
             log.exception("%s: reenactment stopped", self.name)
         finally:
             tracking.close()
-
-    def _t0_ns(self) -> int:
-        if not hasattr(self, "_first_ns"):
-            self._first_ns = time.perf_counter_ns()
-        return self._first_ns
 
     def next_avatar(self) -> np.ndarray:
         """The newest avatar (black before the first one); records its age as latency."""

@@ -61,14 +61,13 @@ def web_root() -> Path:
 
 
 class Server:
-    def __init__(self, engine: Engine, max_peers: int = 2, resolve_identity=None):
-        # engine: shared models; max_peers: concurrent peer connections (more are refused);
-        # resolve_identity: callable(spec) -> None that raises ValueError for an unusable identity spec.
+    def __init__(self, engine: Engine, max_peers: int = 2):
+        # engine: shared models (its switch_identity raises ValueError for an unusable identity spec);
+        # max_peers: concurrent peer connections (more are refused).
         if max_peers < 1:
             raise ValueError(f"--max-peers must be at least 1, got {max_peers}")
         self.engine = engine
         self.max_peers = max_peers
-        self.resolve_identity = resolve_identity
         self.peers: dict[object, PeerSession] = {}
         self._count = 0
         self._switching = asyncio.Lock()
@@ -135,7 +134,7 @@ class Server:
 
         @pc.on("track")
         def on_track(track):
-            if track.kind == "video" and session._ingest is None:
+            if track.kind == "video" and not session.started:
                 session.start(track)
                 pc.addTrack(avatar_track(session))
 
@@ -152,7 +151,7 @@ class Server:
 
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
-            if session._ingest is None:
+            if not session.started:
                 raise ValueError("no video track was received in the offer")
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:  # noqa: BLE001 - aiortc raises many kinds on a malformed SDP: all are the client's
@@ -189,11 +188,8 @@ class Server:
         async with self._switching:
             if spec == self.engine.identity:
                 return
-            loop = asyncio.get_running_loop()
-            if self.resolve_identity is not None:
-                await loop.run_in_executor(None, self.resolve_identity, spec)
             log.info("switching identity to %s", spec)
-            await loop.run_in_executor(None, self.engine.switch_identity, spec)
+            await asyncio.get_running_loop().run_in_executor(None, self.engine.switch_identity, spec)
 
     async def _close(self, pc) -> None:
         session = self.peers.pop(pc, None)

@@ -222,8 +222,6 @@ def test_large_image_several_faces_and_a_painting(tmp_path):
 
 
 def test_ctrl_c_leaves_no_partial_file(tmp_path):
-    import cv2
-
     from live.samples import astronaut
 
     photo = _write(tmp_path / "a.png", astronaut())

@@ -13,6 +13,12 @@ from live.backends.base import BackendError, TensorSpec, check_feeds
 log = logging.getLogger(__name__)
 
 
+def native_bf16() -> bool:
+    """True on CPUs with native bf16 arithmetic (avx512_bf16 or AMX)."""
+    return bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
+                or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
+
+
 def best_cpu_kind() -> str:
     """The fastest torch variant this machine can run: compiled bf16 on CPUs with native bf16
     (avx512_bf16 or AMX), compiled f32 where a C++ compiler exists, plain torch otherwise."""
@@ -21,9 +27,7 @@ def best_cpu_kind() -> str:
     has_compiler = any(shutil.which(c) for c in ("g++", "c++", "clang++"))
     if not has_compiler:
         return "torch"
-    bf16 = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)() or \
-        getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
-    return "torch-compile-bf16" if bf16 else "torch-compile"
+    return "torch-compile-bf16" if native_bf16() else "torch-compile"
 
 
 class TorchBackend:

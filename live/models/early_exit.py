@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from live.models.generator import MobileStyleGAN, broadcast_styles, z_from_seed
-from live.models.mobilestylegan import haar_analysis, haar_synthesis
+from live.models.mobilestylegan import bands_to_image, haar_analysis
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +96,7 @@ def render_styles(gen: MobileStyleGAN, styles: torch.Tensor, size: int,
     s = gen.synthesis_net
     weight, bias = heads[size]
     feats = s.render(s.modulations(styles), styles.shape[0], features_of=EXIT_BLOCK[size])
-    freq = F.conv2d(feats, weight) + bias
-    n, _, h, w = freq.shape
-    return haar_synthesis(freq[:, :3], freq[:, 3:].reshape(n, 3, 3, h, w))
+    return bands_to_image(F.conv2d(feats, weight) + bias)
 
 
 def main(argv: list[str] | None = None) -> int:

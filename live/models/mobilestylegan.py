@@ -56,6 +56,12 @@ def haar_synthesis(low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
     return F.pixel_shuffle(out, 2)
 
 
+def bands_to_image(freq: torch.Tensor) -> torch.Tensor:
+    """The generator's 12 wavelet bands [N,12,H,W] (3 low, then LH/HL/HH per colour) -> image [N,3,2H,2W]."""
+    n, _, h, w = freq.shape
+    return haar_synthesis(freq[:, :3], freq[:, 3:].reshape(n, 3, 3, h, w))
+
+
 def haar_analysis(image: torch.Tensor) -> torch.Tensor:
     """Inverse of `haar_synthesis` for an image [N,C,2H,2W] -> [N, C + 3C, H, W]: the C low bands, then
     for each channel its (LH, HL, HH) (the layout the generator's wavelet output uses)."""
@@ -180,6 +186,4 @@ class Synthesis(nn.Module):
             x = b.conv2(x, mods[3 + 3 * i])
             if i == features_of:
                 return x
-        freq = self.to_img(x, mods[22]) + self.to_img_bias  # [N,12,512,512]
-        n, _, h, w = freq.shape
-        return haar_synthesis(freq[:, :3], freq[:, 3:].reshape(n, 3, 3, h, w))
+        return bands_to_image(self.to_img(x, mods[22]) + self.to_img_bias)  # bands [N,12,512,512]

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from live.models.mobilestylegan import LRELU, STYLE_DIM, Synthesis, haar_synthesis
+from live.models.mobilestylegan import LRELU, STYLE_DIM, Synthesis, bands_to_image, haar_synthesis
 
 
 def _fold(weight: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
@@ -101,9 +101,7 @@ class FixedIdentitySynthesis(nn.Module):
         m = mods.get(s.num_layers - 1)
         if m is not None and self.exit_block == len(s.blocks) - 1:
             x = x * m[:, :, None, None]
-        freq = F.conv2d(x, self.img_weight) + self.img_bias
-        h, w = freq.shape[-2:]
-        return haar_synthesis(freq[:, :3], freq[:, 3:].reshape(n, 3, 3, h, w))
+        return bands_to_image(F.conv2d(x, self.img_weight) + self.img_bias)
 
     def _conv(self, x: torch.Tensor, idx: int, m: torch.Tensor | None, depthwise: int) -> torch.Tensor:
         if m is not None:

@@ -51,6 +51,13 @@ def has_display() -> bool:
     return True
 
 
+def require_display() -> None:
+    """Raise ValueError with what to do instead when there is no screen to show a window on."""
+    if not has_display():
+        raise ValueError("--preview needs a display (DISPLAY/WAYLAND_DISPLAY is not set); write a file with -o "
+                         "instead, or use `live serve` and a browser")
+
+
 class PreviewSink:
     """Pipeline stage: shows [driver | avatar] and turns key presses into control changes."""
 
@@ -63,9 +70,7 @@ class PreviewSink:
         self._cv2 = None
 
     def start(self) -> None:
-        if not has_display():
-            raise ValueError("--preview needs a display (DISPLAY/WAYLAND_DISPLAY is not set); "
-                             "write a file with -o instead, or use `live serve` and a browser")
+        require_display()
         import cv2
 
         try:
