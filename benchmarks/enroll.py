@@ -33,12 +33,12 @@ SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "po
 def reenact_offset() -> torch.Tensor:
     """The encoder's offset for smile 0.6, jaw open 0.3, yaw 15°."""
     from live.frames import BLENDSHAPE_NAMES
-    from live.models.encoder import LinearEncoder, signal_vector
+    from live.models.encoder import load_encoder, signal_vector
 
     blend = np.zeros(len(BLENDSHAPE_NAMES), np.float32)
     for name, v in (("mouthSmileLeft", 0.6), ("mouthSmileRight", 0.6), ("jawOpen", 0.3)):
         blend[BLENDSHAPE_NAMES.index(name)] = v
-    return torch.from_numpy(LinearEncoder.load()(signal_vector(blend, np.array([15.0, 0, 0], np.float32))))
+    return torch.from_numpy(load_encoder()(signal_vector(blend, np.array([15.0, 0, 0], np.float32))))
 
 
 def _median(values: list) -> float | None:

@@ -27,9 +27,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fps import machine_info  # noqa: E402
+from fps import machine_info
 
-from live.assets import AssetStore  # noqa: E402
+from live.assets import AssetStore
 
 log = logging.getLogger("benchmarks.quality")
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "driving"
@@ -73,14 +73,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-frames", type=int, default=150, help="frames per clip (default 150)")
     p.add_argument("--size", type=int, default=256, choices=[256, 512, 1024])
     p.add_argument("--id-stride", type=int, default=3, help="identity distance on every Nth frame (dlib is slow)")
-    p.add_argument("--encoder", type=Path, help="encoder weights (default: the committed ones)")
+    p.add_argument("--encoder", type=Path,
+                   help="encoder weights, linear or calibrated (default: the committed calibrated encoder)")
     p.add_argument("--json", metavar="PATH")
     p.add_argument("--plot", metavar="PNG", help="per-frame plot of the first identity x clip")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_grad_enabled(False)
     from live.metrics.identity import IdentityMetric
-    from live.models.encoder import LinearEncoder
+    from live.models.encoder import load_encoder
     from live.models.generator import load_mobilestylegan
     from live.stages.encoder import EncoderStage
     from live.stages.synthesis import rotate
@@ -89,11 +90,11 @@ def main(argv: list[str] | None = None) -> int:
 
     store = AssetStore(progress=sys.stderr.isatty())
     gen = load_mobilestylegan(store)
-    enc = LinearEncoder.load(**({"path": args.encoder} if args.encoder else {}), generator_sha256=gen.source_sha256)
+    enc = load_encoder(args.encoder, generator_sha256=gen.source_sha256)
     metric = IdentityMetric(store)
     model = store.resolve("face_landmarker")
     clips = args.clips.split(",") if args.clips else [str(c) for c in sorted(SHARED.glob("*.mp4"))] or [None]
-    pairs, pooled = [], {"driver": [], "avatar": []}
+    pairs, pooled = [], {"driver": [], "avatar": [], "driver_yaw": []}
     plot_data = None
     for clip in clips:
         name, raw_frames = driver_frames(clip, args.max_frames)
@@ -132,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                 o0 = next(x for x in out if x is not None)
                 pooled["driver"] += [drv[i] - d0 for i in ok]
                 pooled["avatar"] += [out[i] - o0 for i in ok]
+                pooled["driver_yaw"] += [drv[i][0] for i in ok]  # absolute yaw: the +-25 deg window
             if plot_data is None:
                 plot_data = (name, seed, drv, out, dist, args.id_stride)
     result = {"pairs": pairs, "overall": overall(pairs, pooled), "machine": machine_info(),
@@ -200,14 +202,23 @@ def overall(pairs: list[dict], pooled: dict) -> dict:
     res = {"identity_median": round(float(np.median([i["median"] for i in ids])), 3) if ids else None,
            "identity_worst_frame": round(float(max(i["max"] for i in ids)), 3) if ids else None}
     d, o = np.array(pooled["driver"]), np.array(pooled["avatar"])
+    within = np.abs(np.array(pooled["driver_yaw"])) <= 25 if len(d) else np.zeros(0, bool)
     for j, n in enumerate(POSE + BLENDS):
         ratios = [p["signals"][n]["ratio"] for p in pairs if p["signals"][n]["ratio"] is not None]
+        dd, oo = (d[within, j], o[within, j]) if j < 3 and len(d) else (d[:, j], o[:, j]) if len(d) else ([], [])
+        if len(dd) == 0:
+            pooled_ratio = None
+        elif j < 3:  # RMSE for pose, MAE for blendshapes, over every measured frame of every pair
+            pooled_ratio = float(np.sqrt(np.mean((dd - oo) ** 2)) / max(np.sqrt(np.mean(dd ** 2)), 1e-9))
+        else:
+            pooled_ratio = float(np.mean(np.abs(dd - oo)) / max(np.mean(np.abs(dd)), 1e-9))
         corr = float(np.corrcoef(d[:, j], o[:, j])[0, 1]) if len(d) > 2 and d[:, j].std() > 0 and o[:, j].std() > 0 \
             else float("nan")
         gain = float(np.cov(d[:, j], o[:, j])[0, 1] / d[:, j].var()) if len(d) > 2 and d[:, j].var() > 0 \
             else float("nan")  # avatar change per unit of driver change (1 = same amplitude)
-        res[n] = {"ratio_mean": round(float(np.mean(ratios)), 3) if ratios else None, "corr_pooled": round(corr, 3),
-                  "gain_pooled": round(gain, 3)}
+        res[n] = {"ratio_mean": round(float(np.mean(ratios)), 3) if ratios else None,
+                  "ratio_pooled": round(pooled_ratio, 3) if pooled_ratio is not None else None,
+                  "corr_pooled": round(corr, 3), "gain_pooled": round(gain, 3)}
     jit = [p["jitter_deg"] for p in pairs if p["jitter_deg"] is not None]
     res["jitter_deg_mean"] = round(float(np.mean(jit)), 3) if jit else None
     return res
@@ -218,9 +229,12 @@ def print_table(result: dict) -> None:
     print("live reenactment quality (" + result["note"] + ")")
     print(f"identity distance: median {o['identity_median']}, worst frame {o['identity_worst_frame']} "
           "(dlib, < 0.6 = same person)")
-    print(f"{'signal':<17}{'error/motionless':>18}{'corr (pooled)':>15}{'gain (pooled)':>15}")
+    print("error / motionless avatar's error: 'pooled' over all frames of all pairs, 'mean' of the per-pair ratios "
+          "(pairs where the driver hardly moves a signal give large ratios from tracker noise alone)")
+    print(f"{'signal':<17}{'ratio (pooled)':>15}{'ratio (mean)':>14}{'corr (pooled)':>15}{'gain (pooled)':>15}")
     for n in POSE + BLENDS:
-        print(f"{n:<17}{str(o[n]['ratio_mean']):>18}{str(o[n]['corr_pooled']):>15}{str(o[n]['gain_pooled']):>15}")
+        print(f"{n:<17}{o[n]['ratio_pooled']!s:>15}{o[n]['ratio_mean']!s:>14}{o[n]['corr_pooled']!s:>15}"
+              f"{o[n]['gain_pooled']!s:>15}")
     print(f"jitter on the stillest second: {o['jitter_deg_mean']} deg/frame (avatar head angles)")
 
 

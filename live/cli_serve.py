@@ -42,7 +42,7 @@ def cmd_serve(args: argparse.Namespace, store) -> int:
     from live.cli_enroll import resolve_identity
     from live.config import Config
     from live.models.emotion import load_direction
-    from live.models.encoder import LinearEncoder
+    from live.models.encoder import load_encoder
     from live.rtc import Engine
     from live.server import Server
     from live.stages import build_stage
@@ -53,7 +53,7 @@ def cmd_serve(args: argparse.Namespace, store) -> int:
         log.warning("live serve is reachable from other machines on %s:%d: anyone who can reach it can use "
                     "your CPU/GPU and see the avatar. Use --host 127.0.0.1 to keep it local.", args.host, args.port)
     logging.getLogger("aioice").setLevel(logging.WARNING)  # per-candidate chatter
-    encoder = LinearEncoder.load()
+    encoder = load_encoder()
 
     def make_synthesis(spec: str):
         cfg = Config()

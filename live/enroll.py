@@ -241,10 +241,10 @@ class Enroller:
         """How differently the tuned head renders expression and pose changes than the shared head:
         mean over test offsets (jaw open, smile, blink, yaw, pitch) of |d_tuned - d_shared| / |d_shared|,
         where d = render(offset) - render(neutral). Small means the tuning changed looks, not motion."""
-        from live.models.encoder import LinearEncoder, signal_vector
+        from live.models.encoder import load_encoder, signal_vector
         from live.frames import BLENDSHAPE_NAMES
 
-        enc = LinearEncoder.load()
+        enc = load_encoder()
         shared = dataclasses.replace(identity, head=None)
         n0_t, n0_s = self.render(identity), self.render(shared)
         errors = []

@@ -40,4 +40,5 @@ print(json.dumps({{"ok": True}}))
     assert pair["clip"] == "scripted" and pair["avatar_face_found"] > 0.9
     assert pair["identity"]["median"] < 0.6
     assert r["overall"]["yaw"]["corr_pooled"] > 0.8  # the scripted head turn reaches the avatar
+    assert all(r["overall"][n]["ratio_pooled"] is not None for n in ("yaw", "jawOpen", "mouthSmileLeft"))
     assert png.stat().st_size > 10_000

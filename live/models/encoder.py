@@ -4,6 +4,11 @@ Baseline (Bounareli et al., 2022): a linear map from the *change* of facial sign
 yaw/pitch/roll) to a shift of the first K style layers, fitted in closed form on generated faces
 (`python -m live.train.fit_encoder`). Zero change gives a zero offset, so a still driver leaves the
 avatar exactly on its identity.
+
+Calibrated (the default, `python -m live.train.calibrate_encoder`): head pose through the linear map's
+columns with measured gains, and each expression (jaw, smile, blink, brows) along one distilled
+direction whose coefficient comes from a measured response curve, so the avatar's tracked change
+matches the driver's where the generator can follow, and stops where identity would suffer.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from live.frames import BLENDSHAPE_NAMES, Face
 
 WEIGHTS_PATH = Path(__file__).with_name("encoder_linear.safetensors")
 META_PATH = Path(__file__).with_name("encoder_linear.json")
+CALIBRATED_PATH = Path(__file__).with_name("encoder_calibrated.safetensors")
 POSE_SCALE = 30.0  # degrees per unit: head angles enter the signal vector as yaw/30, pitch/30, roll/30
 NUM_SIGNALS = len(BLENDSHAPE_NAMES) + 3
 
@@ -46,21 +52,16 @@ class LinearEncoder:
 
     @classmethod
     def load(cls, path: Path = WEIGHTS_PATH, generator_sha256: str | None = None) -> LinearEncoder:
-        """The committed encoder; refuses one fitted for another generator."""
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"no encoder weights at {path}: run `python -m live.train.fit_encoder`")
-        from safetensors.torch import load_file
-
-        tensors = load_file(str(path))
-        meta_path = Path(path).with_suffix(".json")
-        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-        if generator_sha256 and meta.get("generator_sha256") not in (None, generator_sha256):
-            raise ValueError(f"encoder {path} was fitted for generator {meta.get('generator_sha256', '?')[:12]}, "
-                             f"not {generator_sha256[:12]}: fit it again for this generator")
+        """The committed linear encoder; refuses one fitted for another generator."""
+        tensors, meta = _read(path, generator_sha256, "fit_encoder")
         matrix = tensors["matrix"].numpy()
         return cls(matrix, int(matrix.shape[1] // 512), meta)
 
+    def tensors(self) -> dict[str, np.ndarray]:
+        return {"matrix": self.matrix}
+
     def save(self, path: Path, meta: dict) -> None:
+        """Weights (safetensors, written then renamed) and PATH.json with the training metadata."""
         import os
         import tempfile
 
@@ -69,8 +70,120 @@ class LinearEncoder:
         fd, tmp = tempfile.mkstemp(prefix=".encoder.", dir=Path(path).parent)
         os.close(fd)
         try:
-            save_file({"matrix": torch.from_numpy(self.matrix)}, tmp, metadata={"k": str(self.k)})
+            save_file({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in self.tensors().items()}, tmp,
+                      metadata={"k": str(self.k)})
             os.replace(tmp, path)
         finally:
             Path(tmp).unlink(missing_ok=True)
         Path(path).with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
+class CalibratedEncoder(LinearEncoder):
+    """offset = delta @ A (head pose) + sum_j curve_j(s * delta @ readout_j) * direction_j.
+
+    directions [J,K,512]: one offset per expression; readout [J,55]: how the driver's signals make the
+    asked change of expression j (e.g. the mean of the left and right smile); curve_x/curve_y [J,P]: the
+    measured response, asked change (increasing) -> coefficient along the direction, flat beyond its ends.
+    Identity governor (optional): cost_c/cost_id [J,Q] the measured mean identity distance (dlib) of each
+    direction at coefficients cost_c (increasing, through 0), pose_cost [2] the distance per degree of yaw
+    and pitch; when their sum in quadrature passes frame_budget, every asked expression change is scaled by
+    the s < 1 that meets it, so combined expressions cannot take the avatar further from its identity.
+    """
+
+    def __init__(self, matrix: np.ndarray, k: int, directions: np.ndarray, readout: np.ndarray,
+                 curve_x: np.ndarray, curve_y: np.ndarray, names: list[str], meta: dict | None = None,
+                 cost_c: np.ndarray | None = None, cost_id: np.ndarray | None = None,
+                 pose_cost: np.ndarray | None = None, frame_budget: float | None = None):
+        super().__init__(matrix, k, meta)
+        j = len(names)
+        if directions.shape != (j, k, 512) or readout.shape != (j, NUM_SIGNALS) or curve_x.shape != curve_y.shape \
+                or curve_x.shape[0] != j or np.any(np.diff(curve_x, axis=1) <= 0):
+            raise ValueError(f"inconsistent calibrated encoder: directions {list(directions.shape)}, readout "
+                             f"{list(readout.shape)}, curves {list(curve_x.shape)}/{list(curve_y.shape)} "
+                             f"(x must increase), {j} names")
+        if frame_budget is not None and (cost_c is None or cost_id is None or pose_cost is None
+                                         or cost_c.shape != cost_id.shape or cost_c.shape[0] != j):
+            raise ValueError("an identity frame budget needs cost_c/cost_id [J,Q] and pose_cost [2]")
+        self.directions, self.readout = directions.astype(np.float32), readout.astype(np.float32)
+        self.curve_x, self.curve_y, self.names = curve_x.astype(np.float32), curve_y.astype(np.float32), names
+        self.cost_c, self.cost_id, self.pose_cost, self.frame_budget = cost_c, cost_id, pose_cost, frame_budget
+
+    def coefficients(self, delta: np.ndarray) -> np.ndarray:
+        """[J] coefficient of each expression direction for a signal change [55], after the governor."""
+        delta = np.asarray(delta, np.float32)
+        asked = self.readout @ delta
+        c = self._curves(asked)
+        if self.frame_budget is None:
+            return c
+        pose = float(np.sum((self.pose_cost * delta[52:54] * POSE_SCALE) ** 2))
+        if self._cost(c, pose) <= self.frame_budget:
+            return c
+        lo, hi = 0.0, 1.0  # scale what is asked (not the coefficients: curves can have a dead zone near 0)
+        for _ in range(12):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if self._cost(self._curves(mid * asked), pose) <= self.frame_budget else (lo, mid)
+        return self._curves(lo * asked)
+
+    def _curves(self, asked: np.ndarray) -> np.ndarray:
+        return np.array([np.interp(a, x, y) for a, x, y in zip(asked, self.curve_x, self.curve_y, strict=True)],
+                        np.float32)
+
+    def _cost(self, c: np.ndarray, pose_sq: float) -> float:
+        """Estimated identity distance of expression coefficients c on top of a pose cost (squared)."""
+        each = [np.interp(v, x, y) for v, x, y in zip(c, self.cost_c, self.cost_id, strict=True)]
+        return float(np.sqrt(pose_sq + np.sum(np.square(each))))
+
+    def __call__(self, delta: np.ndarray) -> np.ndarray:
+        pose = super().__call__(delta)
+        return pose + np.tensordot(self.coefficients(delta), self.directions, axes=1)[None]
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        t = {"matrix": self.matrix, "directions": self.directions, "readout": self.readout,
+             "curve_x": self.curve_x, "curve_y": self.curve_y}
+        if self.frame_budget is not None:
+            t.update(cost_c=self.cost_c, cost_id=self.cost_id, pose_cost=self.pose_cost,
+                     frame_budget=np.array([self.frame_budget], np.float32))
+        return t
+
+    @classmethod
+    def load(cls, path: Path = CALIBRATED_PATH, generator_sha256: str | None = None) -> CalibratedEncoder:
+        tensors, meta = _read(path, generator_sha256, "calibrate_encoder")
+        t = {k: v.numpy() for k, v in tensors.items()}
+        names = meta.get("expressions") or [f"expression{i}" for i in range(len(t["directions"]))]
+        budget = float(t["frame_budget"][0]) if "frame_budget" in t else None
+        return cls(t["matrix"], int(t["matrix"].shape[1] // 512), t["directions"], t["readout"], t["curve_x"],
+                   t["curve_y"], names, meta, t.get("cost_c"), t.get("cost_id"), t.get("pose_cost"), budget)
+
+
+def load_encoder(path: Path | None = None, generator_sha256: str | None = None) -> LinearEncoder:
+    """The encoder `live` drives avatars with: the calibrated one when it is there, else the linear baseline
+    (or the file at `path`, of either kind)."""
+    if path is None:
+        path = CALIBRATED_PATH if CALIBRATED_PATH.is_file() else WEIGHTS_PATH
+    from safetensors import safe_open
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no encoder weights at {path}: run `python -m live.train.fit_encoder`")
+    with safe_open(str(path), "np") as f:
+        calibrated = "directions" in set(f.keys())
+    return (CalibratedEncoder if calibrated else LinearEncoder).load(path, generator_sha256)
+
+
+def _read(path: Path, generator_sha256: str | None, script: str) -> tuple[dict, dict]:
+    """(tensors, metadata) of an encoder file, checked against the generator."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no encoder weights at {path}: run `python -m live.train.{script}`")
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise ValueError(f"encoder weights {path} are unreadable ({exc}): run `python -m live.train.{script}` "
+                         "again or restore the file from git") from None
+    meta_path = Path(path).with_suffix(".json")
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    if generator_sha256 and meta.get("generator_sha256") not in (None, generator_sha256):
+        raise ValueError(f"encoder {path} was fitted for generator {meta.get('generator_sha256', '?')[:12]}, "
+                         f"not {generator_sha256[:12]}: fit it again for this generator")
+    return tensors, meta

@@ -38,11 +38,11 @@ def _synthesis(config: Config, store: AssetStore) -> Stage:
 
 
 def _encoder(config: Config, store: AssetStore) -> Stage:
-    from live.models.encoder import LinearEncoder
+    from live.models.encoder import load_encoder
     from live.stages.encoder import EncoderStage
 
     e = config.encoder
-    enc = LinearEncoder.load()
+    enc = load_encoder()
     if enc.k != config.synthesis.k:
         config.synthesis.k = enc.k  # the synthesis takes what the encoder gives
     from live.models.emotion import load_direction

@@ -1,0 +1,397 @@
+"""Calibrate the deformation encoder: distilled expression directions and measured response curves.
+
+    python -m live.train.fit_encoder --data DATA       # first: the linear baseline (Bounareli et al.)
+    python -m live.train.calibrate_encoder             # then: ~15 min on 2 cores; writes
+                                                       # live/models/encoder_calibrated.{safetensors,json}
+
+The linear map moves the tracked signals well on the small changes it was fitted on, but real drivers
+ask for far more (jawOpen up to 0.7-0.9, smiles +-0.7, blinks 0.6): through it the avatar showed a third
+to a half of that, with cross-talk. This step, on generated identities the linear fit never saw:
+
+1. one direction per expression (jaw, smile, blink, brows) from the linear map's columns (left + right
+   together: the driver's mean of the two is what is asked);
+2. distillation (`--refine-steps`, identity regularisation): each direction is optimised, through the
+   generator, to keep what it does inside its own region (lower face, eyes, brows: MediaPipe landmarks)
+   and to change nothing outside it (hair, background, the rest of the face);
+3. response curves: each direction is rendered at a grid of coefficients on `--identities` faces,
+   tracked, and the mean change of its signal gives the map asked change -> coefficient (monotone;
+   capped where the mean dlib identity distance to the neutral face passes `--identity-budget`);
+4. head pose: the linear yaw and pitch columns, scaled by their measured gains;
+5. an identity governor (`--frame-budget`): from the measured identity cost of each expression and of
+   the head angles, the encoder scales a frame's expressions down when together they would cost more.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from live.models.encoder import (
+    CALIBRATED_PATH,
+    NUM_SIGNALS,
+    POSE_SCALE,
+    WEIGHTS_PATH,
+    CalibratedEncoder,
+    LinearEncoder,
+    face_signals,
+)
+from live.train.regions import region_mask
+
+log = logging.getLogger("live.train.calibrate_encoder")
+
+# name: (signal weights that make the asked change, region, amplitude of the linear columns distilled)
+EXPRESSIONS = {
+    "jaw": ({"jawOpen": 1.0}, "mouth", 1.0),
+    "smile": ({"mouthSmileLeft": 0.5, "mouthSmileRight": 0.5}, "mouth", 1.0),
+    "blink": ({"eyeBlinkLeft": 0.5, "eyeBlinkRight": 0.5}, "eyes", 0.6),
+    "brows": ({"browInnerUp": 1.0}, "brows", 1.0),
+}
+GRID = (-2.0, -1.5, -1.0, -0.7, -0.45, -0.25, -0.1, 0.1, 0.25, 0.45, 0.7, 1.0, 1.5, 2.0)
+POSE_ASKED = (-16.0, -8.0, 8.0, 16.0)  # degrees
+REFINE_SEEDS = range(50_000, 50_024)  # pool identities of the training data
+CALIBRATION_BASE = 50_232  # pool identities the linear fit held out
+
+
+def signal_index() -> dict[str, int]:
+    from live.frames import BLENDSHAPE_NAMES
+
+    return {n: i for i, n in enumerate(list(BLENDSHAPE_NAMES) + ["yaw", "pitch", "roll"])}
+
+
+class Faces:
+    """Identities rendered at 256² through the early-exit head, tracked and described."""
+
+    def __init__(self, store, k: int):
+        from live.landmarker import FaceTracker
+        from live.metrics.identity import IdentityMetric
+        from live.models.early_exit import load_heads
+        from live.models.generator import load_mobilestylegan
+
+        self.gen = load_mobilestylegan(store).requires_grad_(False)
+        self.heads, self.k = load_heads(), k
+        self.tracker = FaceTracker(store.resolve("face_landmarker"), num_faces=1, video=False)
+        self.metric = IdentityMetric(store)
+
+    def close(self) -> None:
+        self.tracker.close()
+
+    def w(self, seed: int) -> torch.Tensor:
+        from live.models.generator import z_from_seed
+        from live.train.data import TRUNCATION
+
+        return self.gen.mapping(z_from_seed(seed), TRUNCATION)
+
+    def styles(self, ws: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+        st = ws[:, None].expand(len(ws), self.gen.num_layers, -1).clone()
+        st[:, :self.k] = st[:, :self.k] + offset
+        return st
+
+    def render(self, ws: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+        from live.models.early_exit import render_styles
+
+        return render_styles(self.gen, self.styles(ws, offset), 256, self.heads)
+
+    def measure(self, img: torch.Tensor) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+        """(signals [55], landmarks [478,2] px, dlib descriptor) of one rendered face (None where not found)."""
+        from live.synthesis import to_uint8
+
+        rgb = to_uint8(img.detach().numpy())
+        faces = self.tracker.detect(rgb, 0.0)
+        if not faces:
+            return None, None, None
+        return face_signals(faces[0]), faces[0].landmarks[:, :2] * 256.0, self.metric.descriptor(rgb, upsample=0)
+
+
+def distil(faces: Faces, start: torch.Tensor, region: str, steps: int, outside: float = 2.0,
+           batch: int = 4) -> torch.Tensor:
+    """Optimise an offset [K,512] so that on the training identities it reproduces what `start` does inside
+    the region and changes nothing outside it."""
+    from live.inversion import Renderer
+
+    ws = torch.cat([faces.w(s) for s in REFINE_SEEDS])
+    render = Renderer(faces.gen, faces.heads[256])
+    with torch.no_grad():
+        neutral = render(faces.styles(ws, torch.zeros_like(start)))
+        target = render(faces.styles(ws, start))
+    masks = []
+    for n in range(len(ws)):
+        sets = [lm for img in (neutral[n:n + 1], target[n:n + 1]) if (lm := faces.measure(img)[1]) is not None]
+        masks.append(torch.from_numpy(region_mask(region, sets, 256)) if sets else torch.zeros(256, 256))
+    masks = torch.stack(masks)[:, None]
+    d = start.clone().requires_grad_(True)
+    opt = torch.optim.Adam([d], lr=0.01)
+    order = torch.Generator().manual_seed(0)
+    with torch.enable_grad():
+        for step in range(steps):
+            idx = torch.randperm(len(ws), generator=order)[:batch]
+            img, m = render(faces.styles(ws[idx], d)), masks[idx]
+            inside = ((img - target[idx]).square() * m).sum() / (3 * m.sum()).clamp(min=1)
+            rest = ((img - neutral[idx]).square() * (1 - m)).sum() / (3 * (1 - m).sum())
+            loss = inside + outside * rest
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if step % 20 == 0 or step == steps - 1:
+                log.info("  distil %s: step %d/%d, inside %.4f, outside %.4f", region, step + 1, steps,
+                         inside.item(), rest.item())
+    return d.detach()
+
+
+def response(faces: Faces, bases: list, direction: torch.Tensor, readout: np.ndarray) -> list[dict]:
+    """Mean asked-signal change and identity distance at each GRID coefficient."""
+    rows = []
+    for c in GRID:
+        got, dist = [], []
+        for w, p0, d0 in bases:
+            p, _, desc = faces.measure(faces.render(w, c * direction))
+            if p is None:
+                continue
+            got.append(float(readout @ (p - p0)))
+            if desc is not None:
+                dist.append(faces.metric.distance(desc, d0))
+        rows.append({"c": c, "got": float(np.mean(got)) if got else float("nan"),
+                     "identity": float(np.mean(dist)) if dist else float("nan"), "faces": len(got)})
+    return rows
+
+
+MIN_REACH = 0.05  # a side of a curve that cannot move its signal this far is left out (coefficient 0)
+MIN_STEP = 0.01  # a curve stops where a larger coefficient adds less than this (saturated)
+
+
+def curve(rows: list[dict], budget: float) -> tuple[np.ndarray, np.ndarray]:
+    """Monotone asked -> coefficient points from the response rows: each side stops where the mean identity
+    distance passes the budget or the signal saturates, and is dropped if it cannot reach MIN_REACH (such a
+    side would spend identity on tracker noise, e.g. a jaw "more closed" than closed)."""
+    xs, ys = [0.0], [0.0]
+    for sign in (1, -1):
+        side, best, last = [], 0.0, {"c": 0.0, "got": 0.0, "identity": 0.0}
+        for r in sorted((r for r in rows if np.sign(r["c"]) == sign), key=lambda r: abs(r["c"])):
+            if not np.isfinite(r["got"]):
+                break
+            if not r["identity"] <= budget:  # end exactly at the budget, between the last point and this one
+                f = (budget - last["identity"]) / max(r["identity"] - last["identity"], 1e-9)
+                r = {"c": last["c"] + f * (r["c"] - last["c"]), "got": last["got"] + f * (r["got"] - last["got"])}
+                if sign * r["got"] > best + MIN_STEP:
+                    best = sign * r["got"]
+                    side.append((r["got"], r["c"]))
+                break
+            last = r
+            if sign * r["got"] > best + 1e-3:  # keep only points that reach further
+                if best >= MIN_REACH and sign * r["got"] < best + MIN_STEP:  # saturated
+                    break
+                best = sign * r["got"]
+                side.append((r["got"], r["c"]))
+        if best >= MIN_REACH:
+            xs += [x for x, _ in side]
+            ys += [y for _, y in side]
+    order = np.argsort(xs)
+    return np.array(xs, np.float32)[order], np.array(ys, np.float32)[order]
+
+
+DEFAULT_SCALES = "jaw=1.0,smile=0.6,blink=0.6,brows=0.6"
+
+
+def parse_scales(text: str) -> dict[str, float]:
+    """"0.6" (every expression) or "jaw=1.0,smile=0.6,..." (unnamed ones: 1.0) -> {name: scale in (0, 2]}."""
+    try:
+        scales = {n: float(text) for n in EXPRESSIONS} if "=" not in text else \
+            {**dict.fromkeys(EXPRESSIONS, 1.0), **{k.strip(): float(v) for k, v in (x.split("=") for x in text.split(","))}}
+    except ValueError:
+        raise ValueError(f"{text!r} is neither a number nor NAME=VALUE,...") from None
+    unknown = set(scales) - set(EXPRESSIONS)
+    if unknown or not all(0 < v <= 2 for v in scales.values()):
+        raise ValueError(f"names must be among {', '.join(EXPRESSIONS)} and values in (0, 2]; got {text!r}")
+    return scales
+
+
+def cost_points(rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """(coefficients, identity distance) through (0, 0), never falling away from 0 (for the governor)."""
+    pts = sorted([(0.0, 0.0)] + [(r["c"], r["identity"]) for r in rows if np.isfinite(r["identity"])])
+    c = np.array([x for x, _ in pts], np.float32)
+    d = np.array([y for _, y in pts], np.float32)
+    zero = int(np.flatnonzero(c == 0)[0])
+    d[zero:] = np.maximum.accumulate(d[zero:])
+    d[:zero + 1] = np.maximum.accumulate(d[:zero + 1][::-1])[::-1]
+    return c, d
+
+
+def measure(linear: LinearEncoder, identities: int, refine_steps: int, reuse: dict | None = None) -> dict:
+    """Distil the expression directions and measure their responses (or take them from `reuse`, an
+    earlier calibration), then calibrate the head-pose rows."""
+    from live.assets import AssetStore
+
+    k, idx = linear.k, signal_index()
+    columns = torch.from_numpy(linear.matrix).reshape(NUM_SIGNALS, k, 512)
+    faces = Faces(AssetStore(progress=False), k)
+    out = {"directions": [], "readout": [], "responses": {}, "pose": {}, "matrix": np.zeros_like(linear.matrix)}
+    try:
+        bases = []
+        for seed in range(CALIBRATION_BASE, CALIBRATION_BASE + identities):
+            w = faces.w(seed)
+            sig, _, desc = faces.measure(faces.render(w, torch.zeros(k, 512)))
+            if sig is not None and desc is not None:
+                bases.append((w, sig, desc))
+        log.info("calibration faces: %d of %d tracked and described", len(bases), identities)
+        out["faces"] = len(bases)
+        out["seeds"] = f"{CALIBRATION_BASE}..{CALIBRATION_BASE + identities - 1}"
+        for name, (weights, region, amp) in EXPRESSIONS.items():
+            if reuse:
+                out = {**out, **{k: reuse[k] for k in ("directions", "readout", "responses")}}
+                break
+            readout = np.zeros(NUM_SIGNALS, np.float32)
+            for sig, wt in weights.items():
+                readout[idx[sig]] = wt
+            start = amp * sum(columns[idx[sig]] for sig in weights)
+            log.info("%s: distilling (%d steps), then measuring %d coefficients", name, refine_steps, len(GRID))
+            d = distil(faces, start, region, refine_steps) if refine_steps else start
+            out["directions"].append(d.numpy())
+            out["readout"].append(readout)
+            out["responses"][name] = response(faces, bases, d, readout)
+        out["matrix"], out["pose"] = calibrate_pose(faces, bases, linear, out)
+    finally:
+        faces.close()
+    return out
+
+
+def pose_rows(faces: Faces, bases: list, row: torch.Tensor, own: int, readouts: np.ndarray) -> dict:
+    """Render a head-angle column at POSE_ASKED degrees: gain on its own angle, change of each expression's
+    readout per degree (cross-talk), identity distance at the largest angle."""
+    asked, got, cross, dist = [], [], [], []
+    for deg in POSE_ASKED:
+        for w, p0, d0 in bases:
+            sig, _, desc = faces.measure(faces.render(w, (deg / POSE_SCALE) * row))
+            if sig is None:
+                continue
+            asked.append(deg)
+            got.append(float(sig[own] - p0[own]) * POSE_SCALE)
+            cross.append(readouts @ (sig - p0))
+            if desc is not None and deg == POSE_ASKED[-1]:
+                dist.append(faces.metric.distance(desc, d0))
+    a = np.array(asked)
+    return {"gain": float(a @ np.array(got) / (a @ a)), "cross": (a @ np.array(cross)) / (a @ a),
+            "identity_at_max": float(np.mean(dist)) if dist else None}
+
+
+def calibrate_pose(faces: Faces, bases: list, linear: LinearEncoder, found: dict) -> tuple[np.ndarray, dict]:
+    """Yaw and pitch rows: the linear columns scaled to unit gain, with the expression change they carry
+    (a nod that also relaxes the smile, say) cancelled along the expression directions."""
+    idx, k = signal_index(), linear.k
+    columns = torch.from_numpy(linear.matrix).reshape(NUM_SIGNALS, k, 512)
+    dirs = torch.from_numpy(np.stack(found["directions"]))
+    readouts = np.stack(found["readout"])
+    slopes = []  # each expression's signal change per unit coefficient near 0
+    for rows in found["responses"].values():
+        near = [(r["c"], r["got"]) for r in rows if abs(r["c"]) <= 0.45 and np.isfinite(r["got"])]
+        c, g = np.array(near).T
+        slopes.append(max(float(c @ g / (c @ c)), 1e-3))
+    matrix, report = np.zeros_like(linear.matrix), {}
+    for name in ("yaw", "pitch"):
+        col = columns[idx[name]]
+        before = pose_rows(faces, bases, col, idx[name], readouts)
+        scale = float(np.clip(1.0 / max(before["gain"], 1e-3), 0.5, 2.5))
+        per_degree = -scale * before["cross"] / np.array(slopes)  # expression coefficients that cancel it
+        fix = np.clip(per_degree * POSE_SCALE, -2.0, 2.0)  # ... per unit of the signal (POSE_SCALE degrees)
+        row = scale * col + torch.tensordot(torch.from_numpy(fix.astype(np.float32)), dirs, dims=1)
+        after = pose_rows(faces, bases, row, idx[name], readouts)
+        matrix[idx[name]] = row.reshape(-1).numpy()
+        names = list(found["responses"])
+        report[name] = {"gain": round(before["gain"], 3), "scale": round(scale, 3), "gain_after": round(after["gain"], 3),
+                        "cross_per_16deg_before": {n: round(float(v) * 16, 3) for n, v in zip(names, before["cross"], strict=True)},
+                        "cross_per_16deg_after": {n: round(float(v) * 16, 3) for n, v in zip(names, after["cross"], strict=True)},
+                        "identity_at_max": round(after["identity_at_max"], 3) if after["identity_at_max"] else None}
+        log.info("%s: gain %.2f -> scaled by %.2f (now %.2f); expression cross-talk per 16 deg %s -> %s", name,
+                 before["gain"], scale, after["gain"], np.round(before["cross"] * 16, 3), np.round(after["cross"] * 16, 3))
+    return matrix, report
+
+
+def remeasured(path: Path) -> dict:
+    """The directions and expression responses of an earlier calibration (to redo only curves and pose)."""
+    enc = CalibratedEncoder.load(path)
+    m = enc.meta
+    return {"directions": list(enc.directions), "readout": list(enc.readout),
+            "responses": {n: m["expressions_measured"][n]["response"] for n in enc.names},
+            "refine_steps": m["refine_steps"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--linear", type=Path, default=WEIGHTS_PATH, help="the linear encoder to start from")
+    p.add_argument("--refine-steps", type=int, default=80,
+                   help="distillation steps per expression (0: the linear columns as they are; default 80)")
+    p.add_argument("--identities", type=int, default=16, help="faces the curves are measured on (default 16)")
+    p.add_argument("--identity-budget", type=float, default=0.5,
+                   help="largest mean dlib distance to the neutral face a curve may reach (default 0.5)")
+    p.add_argument("--expression-scale", default=DEFAULT_SCALES,
+                   help="how much of the driver's expression change the avatar is asked to show: one number for "
+                        f"all, or NAME=VALUE,... (default {DEFAULT_SCALES}). Below 1 an expression is shown "
+                        "smaller but keeps its shape in time, where a curve that runs into --identity-budget clips "
+                        "the peaks")
+    p.add_argument("--frame-budget", type=float, default=0.45,
+                   help="identity governor: the largest estimated identity distance of one frame's expressions "
+                        "and pose together; expressions are scaled down to meet it (0: off; default 0.45)")
+    p.add_argument("--recurve", type=Path, metavar="CALIBRATED",
+                   help="take the distilled directions and expression responses of an earlier calibration and "
+                        "redo only the curves and the pose rows (minutes: to try other budgets or scales)")
+    p.add_argument("--out", type=Path, default=CALIBRATED_PATH)
+    args = p.parse_args(argv)
+    try:
+        scales = parse_scales(args.expression_scale)
+    except ValueError as exc:
+        p.error(f"--expression-scale: {exc}")
+    if args.identity_budget <= 0 or args.frame_budget < 0:
+        p.error("--identity-budget must be > 0 and --frame-budget >= 0")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    torch.set_grad_enabled(False)
+    t0 = time.time()
+    linear = LinearEncoder.load(args.linear)
+    reuse = remeasured(args.recurve) if args.recurve else None
+    if reuse:
+        args.refine_steps = reuse["refine_steps"]
+    found = measure(linear, args.identities, args.refine_steps, reuse)
+    xs, ys, report = [], [], {}
+    for name, rows in found["responses"].items():
+        x, y = curve(rows, args.identity_budget)
+        x = x / scales[name]  # asked x/scale -> shows x
+        log.info("%s: reaches %+.3f .. %+.3f (coefficients %+.2f .. %+.2f)", name, x[0], x[-1], y[0], y[-1])
+        xs.append(x)
+        ys.append(y)
+        report[name] = {"reach_shown": [round(float(x[0]) * scales[name], 3), round(float(x[-1]) * scales[name], 3)],
+                        "reach_asked": [round(float(x[0]), 3), round(float(x[-1]), 3)],
+                        "response": [{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()}
+                                     for r in rows]}
+    width = max(len(x) for x in xs)  # pad the curves to one width (flat ends change nothing)
+    cx = np.stack([np.concatenate([x, x[-1] + 1e-3 * np.arange(1, width - len(x) + 1)]) for x in xs])
+    cy = np.stack([np.concatenate([y, np.full(width - len(y), y[-1])]) for y in ys])
+    names = list(found["responses"])
+    costs = [cost_points(rows) for rows in found["responses"].values()]
+    pose_cost = np.array([(found["pose"][n]["identity_at_max"] or 0.0) / POSE_ASKED[-1] for n in ("yaw", "pitch")],
+                         np.float32)
+    enc = CalibratedEncoder(found["matrix"], linear.k, np.stack(found["directions"]), np.stack(found["readout"]),
+                            cx, cy, names, cost_c=np.stack([c for c, _ in costs]),
+                            cost_id=np.stack([d for _, d in costs]), pose_cost=pose_cost,
+                            frame_budget=args.frame_budget or None)
+    meta = {"kind": "calibrated (pose: linear columns x measured gain; expressions: distilled directions x "
+                    "measured response curves)",
+            "generator_sha256": linear.meta.get("generator_sha256"), "k": linear.k, "expressions": names,
+            "linear": {"file": args.linear.name, "sha256": hashlib.sha256(args.linear.read_bytes()).hexdigest()},
+            "refine_steps": args.refine_steps, "refine_seeds": f"{REFINE_SEEDS.start}..{REFINE_SEEDS.stop - 1}",
+            "calibration_seeds": found["seeds"],
+            "calibration_faces": found["faces"], "identity_budget": args.identity_budget,
+            "frame_budget": args.frame_budget or None, "expression_scale": scales,
+            "min_reach": MIN_REACH, "min_step": MIN_STEP, "pose": found["pose"], "expressions_measured": report,
+            "seconds": round(time.time() - t0, 1), "recurved_from": args.recurve.name if args.recurve else None,
+            "date": datetime.date.today().isoformat(), "torch": torch.__version__}
+    enc.save(args.out, meta)
+    log.info("wrote %s (%.0f s)", args.out, time.time() - t0)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,159 @@
+"""The calibrated encoder (the default): its file, its curves, and what it does to a generated face."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import run_py
+
+from live.models.encoder import (
+    CALIBRATED_PATH,
+    NUM_SIGNALS,
+    CalibratedEncoder,
+    LinearEncoder,
+    load_encoder,
+)
+from live.train.calibrate_encoder import EXPRESSIONS, curve
+
+
+def test_default_is_the_calibrated_file_for_this_generator():
+    from live.assets import AssetStore
+    from live.models.generator import load_mobilestylegan
+
+    gen = load_mobilestylegan(AssetStore(progress=False))
+    enc = load_encoder(generator_sha256=gen.source_sha256)
+    meta = json.loads(CALIBRATED_PATH.with_suffix(".json").read_text())
+    assert isinstance(enc, CalibratedEncoder) and enc.names == list(EXPRESSIONS) == meta["expressions"]
+    assert meta["generator_sha256"] == gen.source_sha256 and meta["calibration_faces"] >= 8
+    assert enc.directions.shape == (len(EXPRESSIONS), enc.k, 512) and enc.readout.shape == (len(EXPRESSIONS), NUM_SIGNALS)
+    assert np.all(np.diff(enc.curve_x, axis=1) > 0)
+    assert np.array_equal(enc(np.zeros(NUM_SIGNALS, np.float32)), np.zeros((1, enc.k, 512), np.float32))
+    for name in ("jaw", "smile"):  # measured: these expressions reach a real change
+        hi = meta["expressions_measured"][name]["reach_shown"][1]
+        assert hi > 0.15, (name, hi)
+    with pytest.raises(ValueError, match="fitted for generator"):
+        load_encoder(generator_sha256="0" * 64)
+
+
+def test_linear_file_still_loads_as_the_baseline(tmp_path):
+    from live.models.encoder import WEIGHTS_PATH
+
+    assert type(load_encoder(WEIGHTS_PATH)) is LinearEncoder
+
+
+def test_damaged_or_missing_weights_say_what_to_do(tmp_path):
+    bad = tmp_path / "encoder.safetensors"
+    bad.write_bytes(CALIBRATED_PATH.read_bytes()[:1000])
+    with pytest.raises(ValueError, match="unreadable.*calibrate_encoder"):
+        CalibratedEncoder.load(bad)
+    with pytest.raises(FileNotFoundError, match="no encoder weights"):
+        load_encoder(tmp_path / "missing.safetensors")
+
+
+def test_curve_is_monotone_and_stops_at_the_identity_budget():
+    rows = [{"c": c, "got": g, "identity": i, "faces": 4} for c, g, i in (
+        (-1.0, -0.2, 0.3), (-0.5, -0.1, 0.2), (0.25, 0.05, 0.1), (0.5, 0.2, 0.2), (1.0, 0.15, 0.3),  # dip
+        (1.5, 0.4, 0.3), (2.0, 0.6, 0.9))]  # over budget: the curve ends where the budget is crossed
+    x, y = curve(rows, budget=0.5)
+    assert np.allclose(x, [-0.2, -0.1, 0.0, 0.05, 0.2, 0.4, 0.4 + 0.2 / 3], atol=1e-6)
+    assert np.allclose(y, [-1.0, -0.5, 0.0, 0.25, 0.5, 1.5, 1.5 + 0.5 / 3], atol=1e-6)
+
+
+def test_curve_drops_a_side_that_only_moves_noise():
+    rows = [{"c": c, "got": g, "identity": i, "faces": 4} for c, g, i in (
+        (-2.0, -0.03, 0.4), (-1.0, -0.02, 0.3), (0.5, 0.1, 0.2), (1.0, 0.105, 0.3), (2.0, 0.3, 0.4))]
+    x, y = curve(rows, budget=0.5)
+    assert list(x) == pytest.approx([0.0, 0.1]) and list(y) == [0.0, 0.5]  # and it stops where it saturates
+
+
+def test_identity_governor_scales_combined_expressions_down():
+    enc = load_encoder()
+    assert enc.frame_budget is not None
+    d = np.zeros(NUM_SIGNALS, np.float32)
+    d[25], d[44], d[45], d[9], d[10] = 0.8, -0.7, -0.7, 0.7, 0.7  # jaw open, smile relaxed, blink: all at once
+    governed = enc.coefficients(d)
+    budget, enc.frame_budget = enc.frame_budget, None
+    free = enc.coefficients(d)
+    enc.frame_budget = budget
+    assert enc._cost(free, 0.0) > budget >= enc._cost(governed, 0.0) > budget - 0.01  # scaled to the budget
+    scale = enc.readout @ d  # the same scale on what every expression asks
+    shown = [np.interp(c, y, x) for c, x, y in zip(governed, enc.curve_x, enc.curve_y, strict=True)]
+    asked = scale != 0
+    assert np.allclose(np.array(shown)[asked] / scale[asked], shown[0] / scale[0], atol=0.02)
+    small = np.zeros(NUM_SIGNALS, np.float32)
+    small[25] = 0.1
+    small_governed = enc.coefficients(small)
+    enc.frame_budget = None
+    assert np.array_equal(small_governed, enc.coefficients(small))  # a small ask is left alone...
+    turned = d.copy()
+    turned[52] = 30.0 / 30.0  # ...and a turned head leaves less room for expressions
+    enc.frame_budget = budget
+    assert np.all(np.abs(enc.coefficients(turned)) <= np.abs(governed) + 1e-6)
+
+
+def test_stage_with_the_calibrated_encoder():
+    from live.frames import Face, Frame
+    from live.stages.encoder import EncoderStage
+
+    def frame(i, jaw=0.0):
+        b = np.zeros(52, np.float32)
+        b[25] = jaw  # jawOpen
+        f = Face(landmarks=np.zeros((478, 3), np.float32), blendshapes=b, yaw=0.0, pitch=0.0, roll=0.0,
+                 translation=(0, 0, 0), matrix=np.eye(4, dtype=np.float32))
+        return Frame(seq=i, t_capture_ns=i, t_media_s=i / 25, image=np.zeros((4, 4, 3), np.uint8), face=f)
+
+    enc = load_encoder()
+    stage = EncoderStage(enc)
+    assert not stage.process(frame(0, 0.1)).offset.any()
+    small, big = (np.abs(stage.process(frame(i, 0.1 + j)).offset).sum() for i, j in ((1, 0.1), (2, 0.3)))
+    assert 0 < small < big
+    assert enc.coefficients(np.eye(NUM_SIGNALS, dtype=np.float32)[25] * 0.3)[enc.names.index("jaw")] > 0
+
+
+def test_asked_expressions_show_on_a_generated_face():
+    """Through the generator and MediaPipe: asking for an open jaw opens the avatar's jaw, asking for a
+    smile raises its smile, asking for a blink closes its eyes a little, on an identity not calibrated on."""
+    res = run_py("""
+import json, numpy as np, torch
+from live.assets import AssetStore
+from live.landmarker import FaceTracker
+from live.models.encoder import face_signals, load_encoder
+from live.models.generator import load_mobilestylegan
+from live.models.early_exit import load_heads, render_styles
+from live.synthesis import seed_identity, to_uint8
+from live.frames import BLENDSHAPE_NAMES as B
+torch.set_grad_enabled(False)
+store = AssetStore(progress=False)
+gen = load_mobilestylegan(store); enc = load_encoder(); heads = load_heads()
+tr = FaceTracker(store.resolve("face_landmarker"), video=False)
+def signals(delta, seed):
+    st = seed_identity(gen, seed)
+    st[:, :enc.k] += torch.from_numpy(enc(delta))
+    return face_signals(tr.detect(to_uint8(render_styles(gen, st, 256, heads).numpy()), 0.0)[0])
+out = {}
+for seed in (3, 5):
+    base = signals(np.zeros(55, np.float32), seed)
+    for name, cols, value in (("jaw", ["jawOpen"], 0.3), ("smile", ["mouthSmileLeft", "mouthSmileRight"], -0.3),
+                              ("blink", ["eyeBlinkLeft", "eyeBlinkRight"], 0.3)):
+        d = np.zeros(55, np.float32)
+        for c in cols:
+            d[B.index(c)] = value
+        s = signals(d, seed)
+        out[f"{name}{seed}"] = float(np.mean([s[B.index(c)] - base[B.index(c)] for c in cols]))
+tr.close()
+print(json.dumps(out))
+""", timeout=300)
+    for seed in (3, 5):
+        assert res[f"jaw{seed}"] > 0.1, res
+        assert res[f"smile{seed}"] < -0.1, res  # relaxing a smile: every generated face has room for that
+        assert res[f"blink{seed}"] > 0.03, res
+
+
+def test_expression_scales_parse_or_say_what_is_wrong():
+    from live.train.calibrate_encoder import parse_scales
+
+    assert parse_scales("0.5") == dict.fromkeys(EXPRESSIONS, 0.5)
+    assert parse_scales("jaw=1,smile=0.6") == {"jaw": 1.0, "smile": 0.6, "blink": 1.0, "brows": 1.0}
+    for bad in ("lots", "nose=1", "jaw=0", "jaw=3", "jaw"):
+        with pytest.raises(ValueError):
+            parse_scales(bad)
