@@ -160,12 +160,16 @@ def load_encoder(path: Path | None = None, generator_sha256: str | None = None) 
     (or the file at `path`, of either kind)."""
     if path is None:
         path = CALIBRATED_PATH if CALIBRATED_PATH.is_file() else WEIGHTS_PATH
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
     if not Path(path).is_file():
         raise FileNotFoundError(f"no encoder weights at {path}: run `python -m live.train.fit_encoder`")
-    with safe_open(str(path), "np") as f:
-        calibrated = "directions" in set(f.keys())
+    try:
+        with safe_open(str(path), "np") as f:
+            calibrated = "directions" in set(f.keys())
+    except (SafetensorError, OSError) as exc:
+        raise ValueError(f"encoder weights {path} are unreadable ({exc}): run `python -m live.train."
+                         "calibrate_encoder` again or restore the file from git") from None
     return (CalibratedEncoder if calibrated else LinearEncoder).load(path, generator_sha256)
 
 

@@ -195,7 +195,7 @@ def curve(rows: list[dict], budget: float) -> tuple[np.ndarray, np.ndarray]:
     return np.array(xs, np.float32)[order], np.array(ys, np.float32)[order]
 
 
-DEFAULT_SCALES = "jaw=1.0,smile=0.6,blink=0.6,brows=0.6"
+DEFAULT_SCALES = "0.6"
 
 
 def parse_scales(text: str) -> dict[str, float]:
