@@ -25,7 +25,9 @@ WEIGHTS_PATH = Path(__file__).with_name("encoder_linear.safetensors")
 META_PATH = Path(__file__).with_name("encoder_linear.json")
 CALIBRATED_PATH = Path(__file__).with_name("encoder_calibrated.safetensors")
 POSE_SCALE = 30.0  # degrees per unit: head angles enter the signal vector as yaw/30, pitch/30, roll/30
-NUM_SIGNALS = len(BLENDSHAPE_NAMES) + 3
+SIGNAL_NAMES = (*BLENDSHAPE_NAMES, "yaw", "pitch", "roll")  # the order of the signal vector
+SIGNAL_INDEX = {name: i for i, name in enumerate(SIGNAL_NAMES)}
+NUM_SIGNALS = len(SIGNAL_NAMES)
 
 
 def signal_vector(blendshapes: np.ndarray, pose: np.ndarray) -> np.ndarray:
@@ -53,9 +55,11 @@ class LinearEncoder:
     @classmethod
     def load(cls, path: Path = WEIGHTS_PATH, generator_sha256: str | None = None) -> LinearEncoder:
         """The committed linear encoder; refuses one fitted for another generator."""
-        tensors, meta = _read(path, generator_sha256, "fit_encoder")
-        matrix = tensors["matrix"].numpy()
-        return cls(matrix, int(matrix.shape[1] // 512), meta)
+        return cls.from_tensors(*_read(path, generator_sha256, "fit_encoder"))
+
+    @classmethod
+    def from_tensors(cls, t: dict[str, np.ndarray], meta: dict) -> LinearEncoder:
+        return cls(t["matrix"], int(t["matrix"].shape[1] // 512), meta)
 
     def tensors(self) -> dict[str, np.ndarray]:
         return {"matrix": self.matrix}
@@ -147,8 +151,10 @@ class CalibratedEncoder(LinearEncoder):
 
     @classmethod
     def load(cls, path: Path = CALIBRATED_PATH, generator_sha256: str | None = None) -> CalibratedEncoder:
-        tensors, meta = _read(path, generator_sha256, "calibrate_encoder")
-        t = {k: v.numpy() for k, v in tensors.items()}
+        return cls.from_tensors(*_read(path, generator_sha256, "calibrate_encoder"))
+
+    @classmethod
+    def from_tensors(cls, t: dict[str, np.ndarray], meta: dict) -> CalibratedEncoder:
         names = meta.get("expressions") or [f"expression{i}" for i in range(len(t["directions"]))]
         budget = float(t["frame_budget"][0]) if "frame_budget" in t else None
         return cls(t["matrix"], int(t["matrix"].shape[1] // 512), t["directions"], t["readout"], t["curve_x"],
@@ -160,25 +166,16 @@ def load_encoder(path: Path | None = None, generator_sha256: str | None = None) 
     (or the file at `path`, of either kind)."""
     if path is None:
         path = CALIBRATED_PATH if CALIBRATED_PATH.is_file() else WEIGHTS_PATH
-    from safetensors import SafetensorError, safe_open
-
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"no encoder weights at {path}: run `python -m live.train.fit_encoder`")
-    try:
-        with safe_open(str(path), "np") as f:
-            calibrated = "directions" in set(f.keys())
-    except (SafetensorError, OSError) as exc:
-        raise ValueError(f"encoder weights {path} are unreadable ({exc}): run `python -m live.train."
-                         "calibrate_encoder` again or restore the file from git") from None
-    return (CalibratedEncoder if calibrated else LinearEncoder).load(path, generator_sha256)
+    tensors, meta = _read(path, generator_sha256, "calibrate_encoder")
+    return (CalibratedEncoder if "directions" in tensors else LinearEncoder).from_tensors(tensors, meta)
 
 
-def _read(path: Path, generator_sha256: str | None, script: str) -> tuple[dict, dict]:
+def _read(path: Path, generator_sha256: str | None, script: str) -> tuple[dict[str, np.ndarray], dict]:
     """(tensors, metadata) of an encoder file, checked against the generator."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"no encoder weights at {path}: run `python -m live.train.{script}`")
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from safetensors.numpy import load_file
 
     try:
         tensors = load_file(str(path))

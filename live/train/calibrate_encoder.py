@@ -37,6 +37,7 @@ from live.models.encoder import (
     CALIBRATED_PATH,
     NUM_SIGNALS,
     POSE_SCALE,
+    SIGNAL_INDEX,
     WEIGHTS_PATH,
     CalibratedEncoder,
     LinearEncoder,
@@ -57,12 +58,6 @@ GRID = (-2.0, -1.5, -1.0, -0.7, -0.45, -0.25, -0.1, 0.1, 0.25, 0.45, 0.7, 1.0, 1
 POSE_ASKED = (-16.0, -8.0, 8.0, 16.0)  # degrees
 REFINE_SEEDS = range(50_000, 50_024)  # pool identities of the training data
 CALIBRATION_BASE = 50_232  # pool identities the linear fit held out
-
-
-def signal_index() -> dict[str, int]:
-    from live.frames import BLENDSHAPE_NAMES
-
-    return {n: i for i, n in enumerate(list(BLENDSHAPE_NAMES) + ["yaw", "pitch", "roll"])}
 
 
 class Faces:
@@ -98,15 +93,18 @@ class Faces:
 
         return render_styles(self.gen, self.styles(ws, offset), 256, self.heads)
 
-    def measure(self, img: torch.Tensor) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
-        """(signals [55], landmarks [478,2] px, dlib descriptor) of one rendered face (None where not found)."""
+    def measure(self, img: torch.Tensor, describe: bool = True) \
+            -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+        """(signals [55], landmarks [478,2] px, dlib descriptor) of one rendered face (None where not found;
+        no descriptor unless `describe`: dlib is the slow part)."""
         from live.synthesis import to_uint8
 
         rgb = to_uint8(img.detach().numpy())
         faces = self.tracker.detect(rgb, 0.0)
         if not faces:
             return None, None, None
-        return face_signals(faces[0]), faces[0].landmarks[:, :2] * 256.0, self.metric.descriptor(rgb, upsample=0)
+        desc = self.metric.descriptor(rgb, upsample=0) if describe else None
+        return face_signals(faces[0]), faces[0].landmarks[:, :2] * 256.0, desc
 
 
 def distil(faces: Faces, start: torch.Tensor, region: str, steps: int, outside: float = 2.0,
@@ -122,7 +120,7 @@ def distil(faces: Faces, start: torch.Tensor, region: str, steps: int, outside: 
         target = render(faces.styles(ws, start))
     masks = []
     for n in range(len(ws)):
-        sets = [lm for img in (neutral[n:n + 1], target[n:n + 1]) if (lm := faces.measure(img)[1]) is not None]
+        sets = [lm for img in (neutral[n:n + 1], target[n:n + 1]) if (lm := faces.measure(img, describe=False)[1]) is not None]
         masks.append(torch.from_numpy(region_mask(region, sets, 256)) if sets else torch.zeros(256, 256))
     masks = torch.stack(masks)[:, None]
     d = start.clone().requires_grad_(True)
@@ -227,7 +225,7 @@ def measure(linear: LinearEncoder, identities: int, refine_steps: int, reuse: di
     earlier calibration), then calibrate the head-pose rows."""
     from live.assets import AssetStore
 
-    k, idx = linear.k, signal_index()
+    k, idx = linear.k, SIGNAL_INDEX
     columns = torch.from_numpy(linear.matrix).reshape(NUM_SIGNALS, k, 512)
     faces = Faces(AssetStore(progress=False), k)
     out = {"directions": [], "readout": [], "responses": {}, "pose": {}, "matrix": np.zeros_like(linear.matrix)}
@@ -241,19 +239,19 @@ def measure(linear: LinearEncoder, identities: int, refine_steps: int, reuse: di
         log.info("calibration faces: %d of %d tracked and described", len(bases), identities)
         out["faces"] = len(bases)
         out["seeds"] = f"{CALIBRATION_BASE}..{CALIBRATION_BASE + identities - 1}"
-        for name, (weights, region, amp) in EXPRESSIONS.items():
-            if reuse:
-                out = {**out, **{k: reuse[k] for k in ("directions", "readout", "responses")}}
-                break
-            readout = np.zeros(NUM_SIGNALS, np.float32)
-            for sig, wt in weights.items():
-                readout[idx[sig]] = wt
-            start = amp * sum(columns[idx[sig]] for sig in weights)
-            log.info("%s: distilling (%d steps), then measuring %d coefficients", name, refine_steps, len(GRID))
-            d = distil(faces, start, region, refine_steps) if refine_steps else start
-            out["directions"].append(d.numpy())
-            out["readout"].append(readout)
-            out["responses"][name] = response(faces, bases, d, readout)
+        if reuse:
+            out.update({key: reuse[key] for key in ("directions", "readout", "responses")})
+        else:
+            for name, (weights, region, amp) in EXPRESSIONS.items():
+                readout = np.zeros(NUM_SIGNALS, np.float32)
+                for sig, wt in weights.items():
+                    readout[idx[sig]] = wt
+                start = amp * sum(columns[idx[sig]] for sig in weights)
+                log.info("%s: distilling (%d steps), then measuring %d coefficients", name, refine_steps, len(GRID))
+                d = distil(faces, start, region, refine_steps) if refine_steps else start
+                out["directions"].append(d.numpy())
+                out["readout"].append(readout)
+                out["responses"][name] = response(faces, bases, d, readout)
         out["matrix"], out["pose"] = calibrate_pose(faces, bases, linear, out)
     finally:
         faces.close()
@@ -266,13 +264,14 @@ def pose_rows(faces: Faces, bases: list, row: torch.Tensor, own: int, readouts: 
     asked, got, cross, dist = [], [], [], []
     for deg in POSE_ASKED:
         for w, p0, d0 in bases:
-            sig, _, desc = faces.measure(faces.render(w, (deg / POSE_SCALE) * row))
+            largest = deg == POSE_ASKED[-1]
+            sig, _, desc = faces.measure(faces.render(w, (deg / POSE_SCALE) * row), describe=largest)
             if sig is None:
                 continue
             asked.append(deg)
             got.append(float(sig[own] - p0[own]) * POSE_SCALE)
             cross.append(readouts @ (sig - p0))
-            if desc is not None and deg == POSE_ASKED[-1]:
+            if desc is not None:
                 dist.append(faces.metric.distance(desc, d0))
     a = np.array(asked)
     return {"gain": float(a @ np.array(got) / (a @ a)), "cross": (a @ np.array(cross)) / (a @ a),
@@ -282,7 +281,7 @@ def pose_rows(faces: Faces, bases: list, row: torch.Tensor, own: int, readouts: 
 def calibrate_pose(faces: Faces, bases: list, linear: LinearEncoder, found: dict) -> tuple[np.ndarray, dict]:
     """Yaw and pitch rows: the linear columns scaled to unit gain, with the expression change they carry
     (a nod that also relaxes the smile, say) cancelled along the expression directions."""
-    idx, k = signal_index(), linear.k
+    idx, k = SIGNAL_INDEX, linear.k
     columns = torch.from_numpy(linear.matrix).reshape(NUM_SIGNALS, k, 512)
     dirs = torch.from_numpy(np.stack(found["directions"]))
     readouts = np.stack(found["readout"])

@@ -21,7 +21,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from live.models.encoder import WEIGHTS_PATH, LinearEncoder, face_signals, signal_vector
+from live.models.encoder import (
+    SIGNAL_INDEX,
+    SIGNAL_NAMES,
+    WEIGHTS_PATH,
+    LinearEncoder,
+    face_signals,
+    signal_vector,
+)
 from live.train.data import POOL, POOL_BASE, TRUNCATION, write_npz
 
 log = logging.getLogger("live.train.fit_encoder")
@@ -71,16 +78,13 @@ DEFAULT_SIGNALS = ("yaw", "pitch", "jawOpen", "mouthSmileLeft", "mouthSmileRight
 
 def signal_columns(names: str) -> list[int]:
     """Column indices in the 55-signal vector for a comma-separated list ("all" = every column)."""
-    from live.frames import BLENDSHAPE_NAMES
-
-    order = list(BLENDSHAPE_NAMES) + ["yaw", "pitch", "roll"]
     if names == "all":
-        return list(range(len(order)))
+        return list(range(len(SIGNAL_NAMES)))
     cols = []
     for n in names.split(","):
-        if n.strip() not in order:
-            raise SystemExit(f"unknown signal {n!r}; known: {', '.join(order)}")
-        cols.append(order.index(n.strip()))
+        if n.strip() not in SIGNAL_INDEX:
+            raise SystemExit(f"unknown signal {n!r}; known: {', '.join(SIGNAL_NAMES)}")
+        cols.append(SIGNAL_INDEX[n.strip()])
     return sorted(cols)
 
 
@@ -158,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("%-15s corr %.2f  gain %.2f  asked std %.3f  achieved std %.3f", name, corr, gain,
                  asked[:, col].std() * scale, got[:, col].std() * scale)
     meta = {"kind": "linear (ridge, closed form)", "generator_sha256": gen.source_sha256, "k": k,
-            "data": {"samples_used": int((~held).sum()), "identities": int(len(set(ident[~held]))),
+            "data": {"samples_used": int((~held).sum()), "identities": len(set(ident[~held])),
                      "dataset": meta_in}, "ridge": args.ridge, "signals": args.signals,
             "held_out_eval": len(asked), "metrics": metrics,
             "seconds": round(time.time() - t0, 1), "date": datetime.date.today().isoformat()}
