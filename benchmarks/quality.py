@@ -75,11 +75,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--id-stride", type=int, default=3, help="identity distance on every Nth frame (dlib is slow)")
     p.add_argument("--encoder", type=Path,
                    help="encoder weights, linear or calibrated (default: the committed calibrated encoder)")
+    p.add_argument("--no-avatar-fit", action="store_true",
+                   help="govern identity with the calibration faces' mean costs instead of costs measured on each avatar")
+    p.add_argument("--frame-budget", type=float,
+                   help="identity governor of a calibrated encoder: largest estimated identity distance of a frame "
+                        "(default: the encoder's own; explore the identity/expression trade-off with it)")
     p.add_argument("--json", metavar="PATH")
     p.add_argument("--plot", metavar="PNG", help="per-frame plot of the first identity x clip")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_grad_enabled(False)
+    from live.avatar_fit import fit_encoder
     from live.metrics.identity import IdentityMetric
     from live.models.encoder import load_encoder
     from live.models.generator import load_mobilestylegan
@@ -91,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     store = AssetStore(progress=sys.stderr.isatty())
     gen = load_mobilestylegan(store)
     enc = load_encoder(args.encoder, generator_sha256=gen.source_sha256)
+    if args.frame_budget is not None and getattr(enc, "frame_budget", None) is not None:
+        enc.frame_budget = args.frame_budget
     metric = IdentityMetric(store)
     model = store.resolve("face_landmarker")
     clips = args.clips.split(",") if args.clips else [str(c) for c in sorted(SHARED.glob("*.mp4"))] or [None]
@@ -110,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             net = SynthesisNet(gen, identity, enc.k, args.size, tuned_head=head)
             neutral_img = to_uint8(net(torch.zeros(1, enc.k, 512)).numpy())
             neutral_desc = metric.descriptor(neutral_img if reference is None else reference)
-            stage = EncoderStage(enc)
+            stage = EncoderStage(enc if args.no_avatar_fit else fit_encoder(enc, store, gen, identity, head))
             tracker = TrackingStage(model, smoothing=0)
             tracker.start()
             drv, out, dist = [], [], []

@@ -16,6 +16,7 @@ def _synthesis_config(cfg: Config, args: argparse.Namespace, seed: int, identity
     cfg.synthesis.size = args.size
     cfg.synthesis.backend = args.backend
     cfg.synthesis.device = args.device
+    cfg.encoder.fit_avatar = not args.no_avatar_fit
 
 
 def cmd_run(args: argparse.Namespace, store, status_line) -> int:

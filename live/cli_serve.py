@@ -45,7 +45,8 @@ def cmd_serve(args: argparse.Namespace, store) -> int:
     from live.models.encoder import load_encoder
     from live.rtc import Engine
     from live.server import Server
-    from live.stages import build_stage
+    from live.avatar_fit import fit_encoder
+    from live.stages import build_stage, configured_identity
 
     if not 0 < args.port < 65536:
         raise ValueError(f"--port must be 1..65535, got {args.port}")
@@ -62,7 +63,9 @@ def cmd_serve(args: argparse.Namespace, store) -> int:
         cfg.synthesis.k = encoder.k
         stage = build_stage("synthesis", cfg, store)
         stage.start()
-        return stage
+        if args.no_avatar_fit:
+            return stage, encoder
+        return stage, fit_encoder(encoder, store, *configured_identity(cfg, store), progress=store.progress)
 
     log.info("loading models for %s (first run: compiling can take ~30 s)", args.identity)
     engine = Engine(make_synthesis, encoder, store.resolve("face_landmarker"), args.size,

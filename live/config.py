@@ -41,6 +41,7 @@ class EncoderConfig:
     release_s: float = 0.5  # ease back to neutral when the face is lost (time constant, seconds)
     expression_gain: float = 1.0  # 0..2
     pose_gain: float = 1.0  # 0..2
+    fit_avatar: bool = True  # measure the identity governor's costs on the avatar itself (once, cached)
 
 
 @dataclass

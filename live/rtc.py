@@ -46,7 +46,8 @@ class Engine:
 
     def __init__(self, make_synthesis, encoder, landmarker_path, size: int, emotion_direction=None,
                  identity: str = "seed:0"):
-        # make_synthesis: callable(identity spec) -> a started SynthesisStage; encoder: LinearEncoder;
+        # make_synthesis: callable(identity spec) -> (a started SynthesisStage, the encoder for that avatar);
+        # encoder: LinearEncoder (until the first identity is built);
         # landmarker_path: face_landmarker.task; size: avatar side; emotion_direction: [1,K,512] or None;
         # identity: the spec the server starts with.
         self.make_synthesis = make_synthesis
@@ -56,13 +57,14 @@ class Engine:
         self.emotion_direction = emotion_direction
         self.identity = identity
         self.lock = threading.Lock()
-        self.synthesis = make_synthesis(identity)
+        self.synthesis, self.encoder = make_synthesis(identity)
 
     def switch_identity(self, spec: str) -> None:
         """Build the synthesis for another identity (seconds), then swap it in for every peer."""
-        new = self.make_synthesis(spec)
+        new, encoder = self.make_synthesis(spec)
         with self.lock:
             old, self.synthesis, self.identity = self.synthesis, new, spec
+            self.encoder = encoder  # peers pick it up with their next frame
         old.close()
 
     def render(self, frame: Frame) -> Frame:
@@ -135,6 +137,7 @@ class PeerSession:
                 t0 = time.perf_counter()
                 image = vframe.to_ndarray(format="rgb24")
                 frame = Frame(seq=seq, t_capture_ns=t_ns, t_media_s=(t_ns - self._created_ns) / 1e9, image=image)
+                self.encoder.encoder = self.engine.encoder  # the avatar's own (changes with the identity)
                 frame = self.engine.render(self.encoder.process(tracking.process(frame)))
                 self.avatar = Avatar(frame.output, t_ns, seq)
                 self.frames_done += 1

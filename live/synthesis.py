@@ -74,10 +74,17 @@ def identity_hash(identity: torch.Tensor) -> str:
     return hashlib.sha256(identity.detach().float().contiguous().numpy().tobytes()).hexdigest()
 
 
+def identity_key(identity: torch.Tensor, tuned_head: tuple[torch.Tensor, torch.Tensor] | None = None) -> str:
+    """sha256 of what an avatar looks like: its styles and, for an enrolled one, its tuned 256² head."""
+    if tuned_head is None:
+        return identity_hash(identity)
+    return hashlib.sha256((identity_hash(identity) + identity_hash(tuned_head[0])
+                           + identity_hash(tuned_head[1])).encode()).hexdigest()
+
+
 def onnx_name(generator: MobileStyleGAN, identity: torch.Tensor, k: int, size: int, exit_head: bool,
               tuned_head: tuple[torch.Tensor, torch.Tensor] | None = None) -> str:
-    ident = identity_hash(identity) if tuned_head is None else hashlib.sha256(
-        (identity_hash(identity) + identity_hash(tuned_head[0]) + identity_hash(tuned_head[1])).encode()).hexdigest()
+    ident = identity_key(identity, tuned_head)
     return (f"synthesis-g{generator.source_sha256[:10]}-id{ident[:10]}-k{k}-s{size}"
             f"{_heads_tag() if exit_head else ''}-torch{torch.__version__.split('+')[0]}.onnx")
 

@@ -8,7 +8,8 @@ avatar exactly on its identity.
 Calibrated (the default, `python -m live.train.calibrate_encoder`): head pose through the linear map's
 columns with measured gains, and each expression (jaw, smile, blink, brows) along one distilled
 direction whose coefficient comes from a measured response curve, so the avatar's tracked change
-matches the driver's where the generator can follow, and stops where identity would suffer.
+matches the driver's where the generator can follow, and stops where identity would suffer. Its identity
+governor's costs are re-measured on each avatar before it is driven (live.avatar_fit).
 """
 
 from __future__ import annotations

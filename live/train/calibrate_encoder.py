@@ -43,6 +43,7 @@ from live.models.encoder import (
     LinearEncoder,
     face_signals,
 )
+from live.avatar_fit import cost_points
 from live.train.regions import region_mask
 
 log = logging.getLogger("live.train.calibrate_encoder")
@@ -209,17 +210,6 @@ def parse_scales(text: str) -> dict[str, float]:
     return scales
 
 
-def cost_points(rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-    """(coefficients, identity distance) through (0, 0), never falling away from 0 (for the governor)."""
-    pts = sorted([(0.0, 0.0)] + [(r["c"], r["identity"]) for r in rows if np.isfinite(r["identity"])])
-    c = np.array([x for x, _ in pts], np.float32)
-    d = np.array([y for _, y in pts], np.float32)
-    zero = int(np.flatnonzero(c == 0)[0])
-    d[zero:] = np.maximum.accumulate(d[zero:])
-    d[:zero + 1] = np.maximum.accumulate(d[:zero + 1][::-1])[::-1]
-    return c, d
-
-
 def measure(linear: LinearEncoder, identities: int, refine_steps: int, reuse: dict | None = None) -> dict:
     """Distil the expression directions and measure their responses (or take them from `reuse`, an
     earlier calibration), then calibrate the head-pose rows."""
@@ -369,7 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     cx = np.stack([np.concatenate([x, x[-1] + 1e-3 * np.arange(1, width - len(x) + 1)]) for x in xs])
     cy = np.stack([np.concatenate([y, np.full(width - len(y), y[-1])]) for y in ys])
     names = list(found["responses"])
-    costs = [cost_points(rows) for rows in found["responses"].values()]
+    costs = [cost_points([r["c"] for r in rows], [r["identity"] for r in rows])
+             for rows in found["responses"].values()]
     pose_cost = np.array([(found["pose"][n]["identity_at_max"] or 0.0) / POSE_ASKED[-1] for n in ("yaw", "pitch")],
                          np.float32)
     enc = CalibratedEncoder(found["matrix"], linear.k, np.stack(found["directions"]), np.stack(found["readout"]),

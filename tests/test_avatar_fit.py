@@ -1,0 +1,108 @@
+"""The identity governor fitted to one avatar: the measurement logic on a fake avatar whose identity costs are
+known exactly, then on a real generated face (generator + dlib), and the cache."""
+
+import logging
+
+import numpy as np
+import pytest
+
+from live.avatar_fit import AvatarFits, cost_points, fit_to_avatar
+from live.models.encoder import NUM_SIGNALS, POSE_SCALE, SIGNAL_INDEX, load_encoder
+
+
+def linear_avatar(enc, seed: int = 0):
+    """A fake avatar whose dlib descriptor moves linearly with the offset: distance = |M @ offset|."""
+    m = np.random.default_rng(seed).normal(size=(128, enc.k * 512)).astype(np.float32)
+    m *= 0.2 / np.mean([np.linalg.norm(m @ d.reshape(-1)) for d in enc.directions])  # ~0.2 per unit coefficient
+    v0 = np.ones(128, np.float32)
+    return lambda offset: v0 + m @ offset.reshape(-1), m
+
+
+def test_cost_points_pass_through_zero_and_never_fall_away_from_it():
+    c, d = cost_points([-1.0, -0.5, 0.5, 1.0, 2.0], [0.4, 0.5, 0.2, 0.1, float("nan")])
+    assert list(c) == [-1.0, -0.5, 0.0, 0.5, 1.0] and np.allclose(d, [0.5, 0.5, 0.0, 0.2, 0.2])
+
+
+def test_fit_measures_the_avatars_own_costs():
+    enc = load_encoder()
+    describe, m = linear_avatar(enc)
+    seen = []
+    fitted = fit_to_avatar(enc, describe, progress=lambda done, total: seen.append((done, total)))
+    assert seen[-1][0] == seen[-1][1] == len(seen)  # every render reported, ending at the total
+    for j, d in enumerate(enc.directions):
+        per_unit = float(np.linalg.norm(m @ d.reshape(-1)))
+        assert np.allclose(fitted.cost_id[j], np.abs(fitted.cost_c[j]) * per_unit, rtol=1e-3, atol=1e-5)
+    for j, name in enumerate(("yaw", "pitch")):
+        per_degree = float(np.linalg.norm(m @ enc.matrix[SIGNAL_INDEX[name]])) / POSE_SCALE
+        assert fitted.pose_cost[j] == pytest.approx(per_degree, rel=1e-3)
+    # directions, curves and budget are the encoder's: only the governor's costs changed
+    assert np.array_equal(fitted.curve_x, enc.curve_x) and np.array_equal(fitted.directions, enc.directions)
+    assert fitted.frame_budget == enc.frame_budget and "fitted_to_avatar" in fitted.meta
+    # a costlier avatar gets its expressions scaled down harder than the mean costs would
+    delta = np.zeros(NUM_SIGNALS, np.float32)
+    delta[SIGNAL_INDEX["jawOpen"]], delta[SIGNAL_INDEX["mouthSmileLeft"]] = 0.6, 0.5
+    delta[SIGNAL_INDEX["pitch"]] = 12 / POSE_SCALE
+    costly = fit_to_avatar(enc, lambda off: describe(off * 3.0))
+    assert np.all(np.abs(costly.coefficients(delta)) <= np.abs(enc.coefficients(delta)) + 1e-6)
+    assert np.abs(costly.coefficients(delta)).sum() < np.abs(fitted.coefficients(delta)).sum()
+
+
+def test_no_face_at_neutral_keeps_the_mean_costs(tmp_path, caplog):
+    enc = load_encoder()
+    assert fit_to_avatar(enc, lambda off: None) is None
+    with caplog.at_level(logging.WARNING, logger="live.avatar_fit"):
+        assert AvatarFits(tmp_path).get(enc, "faceless", lambda: (lambda off: None)) is enc
+    assert "mean costs" in caplog.text and not list(tmp_path.iterdir())
+
+
+def test_fits_are_cached_and_a_damaged_cache_is_fitted_again(tmp_path, caplog):
+    enc = load_encoder()
+    describe, _ = linear_avatar(enc, seed=1)
+    fits = AvatarFits(tmp_path)
+    first = fits.get(enc, "avatar-a", lambda: describe)
+    path = fits.path(enc, "avatar-a")
+    assert path.is_file() and path.with_suffix(".json").is_file()
+
+    def must_not_render():
+        raise AssertionError("a cached fit must not render")
+
+    again = fits.get(enc, "avatar-a", must_not_render)
+    assert np.array_equal(again.cost_id, first.cost_id) and np.array_equal(again.pose_cost, first.pose_cost)
+    assert fits.path(enc, "avatar-b") != path  # another avatar, another entry
+    path.write_bytes(b"not a safetensors file")
+    with caplog.at_level(logging.WARNING, logger="live.avatar_fit"):
+        redone = fits.get(enc, "avatar-a", lambda: describe)
+    assert "damaged" in caplog.text and np.array_equal(redone.cost_id, first.cost_id)
+
+
+def test_linear_encoder_has_nothing_to_fit(tmp_path):
+    from live.models.encoder import WEIGHTS_PATH
+
+    linear = load_encoder(WEIGHTS_PATH)
+    assert AvatarFits(tmp_path).get(linear, "x", lambda: (lambda off: None)) is linear
+
+
+def test_fit_on_a_generated_face(tmp_path):
+    """Real generator and dlib: costs grow away from zero and the head angles cost identity."""
+    import torch
+
+    from live.assets import AssetStore
+    from live.avatar_fit import fit_encoder
+    from live.models.generator import load_mobilestylegan
+    from live.synthesis import seed_identity
+
+    real = AssetStore(progress=False)
+    gen = load_mobilestylegan(real)
+    dlib_models = {n: real.resolve(n) for n in ("dlib_shape_predictor_68", "dlib_face_descriptor")}
+    store = AssetStore(cache_dir=tmp_path, paths=dlib_models, progress=False)  # a fresh fit, not a cached one
+    enc = load_encoder(generator_sha256=gen.source_sha256)
+    with torch.no_grad():
+        fitted = fit_encoder(enc, store, gen, seed_identity(gen, 3), progress=False)
+    assert fitted is not enc and list((tmp_path / "avatars").glob("avatar-*.safetensors"))
+    for c, d in zip(fitted.cost_c, fitted.cost_id, strict=True):
+        zero = int(np.flatnonzero(c == 0)[0])
+        assert d[zero] == 0 and np.all(np.diff(d[zero:]) >= 0) and np.all(np.diff(d[:zero + 1]) <= 0)
+        assert d.max() > 0.2  # the largest coefficients change the face measurably
+    assert np.all(fitted.pose_cost > 0.005) and np.all(fitted.pose_cost < 0.1)
+    assert fitted.meta["fitted_to_avatar"]["pose_cost_per_deg"][0] == pytest.approx(
+        float(fitted.pose_cost[0]), abs=1e-4)
