@@ -6,7 +6,7 @@ Those costs are means over 16 calibration faces, and faces differ: on the benchm
 worst frame reached dlib distance 0.605 under the mean costs, 0.509 under their own (same budget).
 `fit_to_avatar` measures the costs on the avatar itself: its expression directions at the calibration's
 coefficients and the head angles at +-16 degrees, rendered at 256² and described by dlib (~60 renders,
-~10-15 s on 2 cores). `AvatarFits` caches the result per (encoder, identity), so it happens once.
+~10 s on 2 cores). `AvatarFits` caches the result per (encoder, identity), so it happens once.
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ def fit_encoder(enc: LinearEncoder, store, generator, identity, tuned_head=None,
         from live.metrics.identity import IdentityMetric
         from live.synthesis import SynthesisNet
 
-        log.info("fitting the identity governor to this avatar (once, ~15 s; cached)")
+        log.info("fitting the identity governor to this avatar (once, ~10 s; cached)")
         return net_describe(SynthesisNet(generator, identity, enc.k, 256, tuned_head=tuned_head), IdentityMetric(store))
 
     bar = None
@@ -162,6 +162,10 @@ def fit_encoder(enc: LinearEncoder, store, generator, identity, tuned_head=None,
     try:
         return AvatarFits(Path(store.cache_dir) / "avatars").get(enc, identity_key(identity, tuned_head), make_describe,
                                                                   tick)
+    except RuntimeError as exc:  # the dlib models cannot be had (offline, no dlib): drive it with the mean costs
+        log.warning("cannot fit the identity governor to this avatar (%s): using the calibration faces' mean "
+                    "costs; --no-avatar-fit silences this", exc)
+        return enc
     finally:
         if bar is not None:
             bar.close()

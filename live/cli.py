@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--device", default="cpu", help="cpu or cuda")
         p.add_argument("--no-avatar-fit", action="store_true",
                        help="skip fitting the identity governor to this avatar (its costs are measured on the avatar "
-                            "once, ~15 s, and cached; without it the calibration faces' mean costs are used)")
+                            "once, ~10 s, and cached; without it the calibration faces' mean costs are used)")
 
     d = sub.add_parser("demo", help="animate a generated face with a scripted sequence (no camera needed)",
                        description="Drive a generated identity with built-in keyframes (smile, blink, jaw open, "

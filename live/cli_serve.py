@@ -39,13 +39,13 @@ def cmd_serve(args: argparse.Namespace, store) -> int:
         from aiohttp import web
     except ImportError:
         raise ValueError("live serve needs aiohttp and aiortc: pip install 'live[webrtc]'") from None
+    from live.avatar_fit import fit_encoder
     from live.cli_enroll import resolve_identity
     from live.config import Config
     from live.models.emotion import load_direction
     from live.models.encoder import load_encoder
     from live.rtc import Engine
     from live.server import Server
-    from live.avatar_fit import fit_encoder
     from live.stages import build_stage, configured_identity
 
     if not 0 < args.port < 65536:

@@ -106,3 +106,18 @@ def test_fit_on_a_generated_face(tmp_path):
     assert np.all(fitted.pose_cost > 0.005) and np.all(fitted.pose_cost < 0.1)
     assert fitted.meta["fitted_to_avatar"]["pose_cost_per_deg"][0] == pytest.approx(
         float(fitted.pose_cost[0]), abs=1e-4)
+
+
+def test_without_the_dlib_models_the_mean_costs_are_used(tmp_path, caplog):
+    """Offline with no dlib models in the cache: a warning, and the encoder as it was (no traceback)."""
+    from live.assets import AssetStore
+    from live.avatar_fit import fit_encoder
+    from live.models.generator import load_mobilestylegan
+    from live.synthesis import seed_identity
+
+    gen = load_mobilestylegan(AssetStore(progress=False))
+    enc = load_encoder()
+    offline = AssetStore(cache_dir=tmp_path, offline=True, progress=False)
+    with caplog.at_level(logging.WARNING, logger="live.avatar_fit"):
+        assert fit_encoder(enc, offline, gen, seed_identity(gen, 4), progress=False) is enc
+    assert "cannot fit the identity governor" in caplog.text and "--no-avatar-fit" in caplog.text
