@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fps import machine_info
-from quality import SHARED
+from quality import SHARED, driver_frames
 
 from live.assets import AssetStore
 
@@ -47,21 +47,16 @@ def nonnegative_lstsq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def real_costs(clips: list[str], store: AssetStore) -> dict:
     from live.metrics.identity import IdentityMetric
     from live.models.encoder import SIGNAL_INDEX, face_signals
-    from live.stages.capture import open_capture
     from live.stages.tracking import TrackingStage
 
     metric = IdentityMetric(store)
     rows = []
     for clip in clips:
-        cap = open_capture(clip, max_frames=150)
-        cap.start()
         tracker = TrackingStage(store.resolve("face_landmarker"), smoothing=0)
         tracker.start()
         first = None
-        i = 0
-        while (frame := cap.read()) is not None:
+        for i, frame in enumerate(driver_frames(clip, 150)[1], start=1):
             face = tracker.process(frame).face
-            i += 1
             if face is None or (first is not None and i % 2):
                 continue
             desc = metric.descriptor(frame.image)
@@ -76,7 +71,6 @@ def real_costs(clips: list[str], store: AssetStore) -> dict:
                         + [float(np.mean([x[SIGNAL_INDEX[n]] for n in names])) for names in SIGNALS.values()]
                         + [x[SIGNAL_INDEX["yaw"]] * 30.0, x[SIGNAL_INDEX["pitch"]] * 30.0])
         tracker.close()
-        cap.close()
         log.info("%s: %d frames measured so far", Path(clip).stem, len(rows))
     r = np.array(rows)
     coef = nonnegative_lstsq(np.c_[np.ones(len(r)), r[:, 1:] ** 2], r[:, 0] ** 2)

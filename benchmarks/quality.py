@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
             net = SynthesisNet(gen, identity, enc.k, args.size, tuned_head=head)
             neutral_img = to_uint8(net(torch.zeros(1, enc.k, 512)).numpy())
             neutral_desc = metric.descriptor(neutral_img if reference is None else reference)
-            stage = EncoderStage(enc if args.no_avatar_fit else fit_encoder(enc, store, gen, identity, head))
+            fitted = enc if args.no_avatar_fit else fit_encoder(enc, store, gen, identity, head, store.progress)
+            stage = EncoderStage(fitted)
             tracker = TrackingStage(model, smoothing=0)
             tracker.start()
             drv, out, dist = [], [], []

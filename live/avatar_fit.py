@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from live.models.encoder import POSE_SCALE, SIGNAL_INDEX, CalibratedEncoder, LinearEncoder
+from live.models.encoder import POSE_SCALE, SIGNAL_INDEX, CalibratedEncoder, LinearEncoder, pad_points
 
 log = logging.getLogger(__name__)
 
@@ -75,16 +75,13 @@ def fit_to_avatar(enc: CalibratedEncoder, describe: Describe,
         dist = [distance(row * (sign * POSE_PROBE / POSE_SCALE)) for sign in (1, -1)]
         dist = [d for d in dist if np.isfinite(d)]
         pose_cost.append(max(dist) / POSE_PROBE if dist else float(enc.pose_cost[j]))
-    width = max(len(c) for c, _ in tables)  # pad to one width (flat ends change nothing)
-    cost_c = np.stack([np.concatenate([c, c[-1] + 1e-3 * np.arange(1, width - len(c) + 1)]) for c, _ in tables])
-    cost_id = np.stack([np.concatenate([d, np.full(width - len(d), d[-1])]) for _, d in tables])
+    cost_c, cost_id = pad_points([c for c, _ in tables], [d for _, d in tables])
     meta = {**enc.meta, "fitted_to_avatar": {
         "version": FIT_VERSION, "pose_cost_per_deg": [round(p, 4) for p in pose_cost],
         "expression_cost_at_ends": {n: [round(float(d[0]), 3), round(float(d[-1]), 3)]
                                     for n, (_, d) in zip(enc.names, tables, strict=True)}}}
     return CalibratedEncoder(enc.matrix, k, enc.directions, enc.readout, enc.curve_x, enc.curve_y, enc.names, meta,
-                             cost_c.astype(np.float32), cost_id.astype(np.float32),
-                             np.array(pose_cost, np.float32), enc.frame_budget)
+                             cost_c, cost_id, np.array(pose_cost, np.float32), enc.frame_budget)
 
 
 def net_describe(net, metric) -> Describe:

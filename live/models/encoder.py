@@ -120,7 +120,8 @@ class CalibratedEncoder(LinearEncoder):
         c = self._curves(asked)
         if self.frame_budget is None:
             return c
-        pose = float(np.sum((self.pose_cost * delta[52:54] * POSE_SCALE) ** 2))
+        angles = delta[[SIGNAL_INDEX["yaw"], SIGNAL_INDEX["pitch"]]] * POSE_SCALE  # degrees
+        pose = float(np.sum((self.pose_cost * angles) ** 2))
         if self._cost(c, pose) <= self.frame_budget:
             return c
         lo, hi = 0.0, 1.0  # scale what is asked (not the coefficients: curves can have a dead zone near 0)
@@ -160,6 +161,15 @@ class CalibratedEncoder(LinearEncoder):
         budget = float(t["frame_budget"][0]) if "frame_budget" in t else None
         return cls(t["matrix"], int(t["matrix"].shape[1] // 512), t["directions"], t["readout"], t["curve_x"],
                    t["curve_y"], names, meta, t.get("cost_c"), t.get("cost_id"), t.get("pose_cost"), budget)
+
+
+def pad_points(xs: list[np.ndarray], ys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Piecewise-linear tables of different lengths (x increasing) stacked into [J,P] float32, each padded
+    past its end with flat points, which change nothing under np.interp."""
+    width = max(len(x) for x in xs)
+    px = np.stack([np.concatenate([x, x[-1] + 1e-3 * np.arange(1, width - len(x) + 1)]) for x in xs])
+    py = np.stack([np.concatenate([y, np.full(width - len(y), y[-1])]) for y in ys])
+    return px.astype(np.float32), py.astype(np.float32)
 
 
 def load_encoder(path: Path | None = None, generator_sha256: str | None = None) -> LinearEncoder:

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from live.avatar_fit import cost_points
 from live.models.encoder import (
     CALIBRATED_PATH,
     NUM_SIGNALS,
@@ -42,8 +43,8 @@ from live.models.encoder import (
     CalibratedEncoder,
     LinearEncoder,
     face_signals,
+    pad_points,
 )
-from live.avatar_fit import cost_points
 from live.train.regions import region_mask
 
 log = logging.getLogger("live.train.calibrate_encoder")
@@ -355,17 +356,15 @@ def main(argv: list[str] | None = None) -> int:
                         "reach_asked": [round(float(x[0]), 3), round(float(x[-1]), 3)],
                         "response": [{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()}
                                      for r in rows]}
-    width = max(len(x) for x in xs)  # pad the curves to one width (flat ends change nothing)
-    cx = np.stack([np.concatenate([x, x[-1] + 1e-3 * np.arange(1, width - len(x) + 1)]) for x in xs])
-    cy = np.stack([np.concatenate([y, np.full(width - len(y), y[-1])]) for y in ys])
+    cx, cy = pad_points(xs, ys)
     names = list(found["responses"])
     costs = [cost_points([r["c"] for r in rows], [r["identity"] for r in rows])
              for rows in found["responses"].values()]
+    cost_c, cost_id = pad_points([c for c, _ in costs], [d for _, d in costs])
     pose_cost = np.array([(found["pose"][n]["identity_at_max"] or 0.0) / POSE_ASKED[-1] for n in ("yaw", "pitch")],
                          np.float32)
     enc = CalibratedEncoder(found["matrix"], linear.k, np.stack(found["directions"]), np.stack(found["readout"]),
-                            cx, cy, names, cost_c=np.stack([c for c, _ in costs]),
-                            cost_id=np.stack([d for _, d in costs]), pose_cost=pose_cost,
+                            cx, cy, names, cost_c=cost_c, cost_id=cost_id, pose_cost=pose_cost,
                             frame_budget=args.frame_budget or None)
     meta = {"kind": "calibrated (pose: linear columns x measured gain; expressions: distilled directions x "
                     "measured response curves)",
