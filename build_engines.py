@@ -2,10 +2,11 @@
 where TensorRT is importable (CUDA machines), as an FP16 TensorRT engine. Files go to engines/, named
 by everything they depend on, written atomically.
 
-    python build_engines.py --seed 0 --size 256 --k 8
-    python build_engines.py --seed 0 --size 1024 --k 8 --tensorrt     # on a CUDA machine with TensorRT
+    python build_engines.py --seed 0 --size 256
+    python build_engines.py --seed 0 --size 1024 --tensorrt     # on a CUDA machine with TensorRT
 
-The deformation encoder joins here when the reenactment issue lands.
+The offset covers the style layers the default deformation encoder drives (its K, 10), so `live run` finds
+the engine built here.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="generated identity to bake in (default 0)")
     p.add_argument("--truncation", type=float, default=0.7)
     p.add_argument("--size", type=int, default=256, choices=[256, 512, 1024], help="output side")
-    p.add_argument("--k", type=int, default=8, help="style layers that take the per-frame offset")
+    p.add_argument("--k", type=int, help="style layers that take the per-frame offset (default: the default "
+                                        "encoder's, 10)")
     p.add_argument("--no-early-exit", action="store_true", help="below 1024: render 1024 and downsample")
     p.add_argument("--tensorrt", action="store_true", help="also build a TensorRT FP16 engine (needs tensorrt)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: engines/ in the checkout)")
@@ -39,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     from live.models.generator import load_mobilestylegan
     from live.synthesis import ENGINES_DIR, SynthesisNet, export_onnx, onnx_name, seed_identity
 
+    if args.k is None:
+        from live.models.encoder import load_encoder
+
+        args.k = load_encoder().k
     out = args.out or ENGINES_DIR
     gen = load_mobilestylegan(AssetStore(progress=sys.stderr.isatty()))
     identity = seed_identity(gen, args.seed, args.truncation)

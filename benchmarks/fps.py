@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="synthesis backends, comma-separated: one pipeline run each (torch, torch-compile, "
                         "torch-compile-bf16, onnxruntime, openvino, tensorrt)")
     p.add_argument("--size", type=int, default=256, help="synthesis output side: 256, 512 or 1024")
-    p.add_argument("--k", type=int, default=8, help="style layers that take the per-frame offset")
+    p.add_argument("--k", type=int, help="style layers that take the per-frame offset (default: the default "
+                                        "encoder's, 10; with the encoder stage it is always the encoder's)")
     p.add_argument("--device", default="cpu", help="synthesis device: cpu or cuda")
     p.add_argument("--json", nargs="?", const="-", metavar="PATH", help="write JSON to PATH (alone: print it)")
     args = p.parse_args(argv)
@@ -75,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     cfg = Config()
     cfg.tracking.smoothing, cfg.tracking.max_side = args.smoothing, args.max_side
     cfg.tracking.num_faces = args.num_faces
+    if args.k is None:
+        from live.models.encoder import load_encoder
+
+        args.k = load_encoder().k
     cfg.synthesis.size, cfg.synthesis.k, cfg.synthesis.device = args.size, args.k, args.device
     names = [n.strip() for n in args.stages.split(",") if n.strip()]
     backends = [b.strip() for b in args.backends.split(",") if b.strip()] if "synthesis" in names else [None]

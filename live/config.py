@@ -28,7 +28,7 @@ class SynthesisConfig:
     device: str = "cpu"  # cpu or cuda
     size: int = 256  # output side: 256, 512 or 1024
     early_exit: bool = True  # below 1024: fitted early-exit head (else render 1024 and downsample)
-    k: int = 8  # leading style layers that take the per-frame offset
+    k: int = 10  # leading style layers that take the per-frame offset (the default encoder's; it sets its own)
     seed: int = 0  # generated identity (used when identity_file is None)
     identity_file: Path | None = None  # an enrolled identity (`live enroll`)
     truncation: float = 0.7

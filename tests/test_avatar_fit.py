@@ -13,7 +13,7 @@ from live.models.encoder import NUM_SIGNALS, POSE_SCALE, SIGNAL_INDEX, load_enco
 def linear_avatar(enc, seed: int = 0):
     """A fake avatar whose dlib descriptor moves linearly with the offset: distance = |M @ offset|."""
     m = np.random.default_rng(seed).normal(size=(128, enc.k * 512)).astype(np.float32)
-    m *= 0.2 / np.mean([np.linalg.norm(m @ d.reshape(-1)) for d in enc.directions])  # ~0.2 per unit coefficient
+    m *= 0.2 / np.median([np.linalg.norm(m @ d.reshape(-1)) for d in enc.directions])  # ~0.2 per unit coefficient
     v0 = np.ones(128, np.float32)
     return lambda offset: v0 + m @ offset.reshape(-1), m
 

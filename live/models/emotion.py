@@ -27,6 +27,8 @@ def load_direction(k: int, path: Path = DIRECTION_PATH) -> np.ndarray | None:
     from safetensors.numpy import load_file
 
     n = load_file(str(path))["direction"]
+    if n.ndim == 3 and n.shape[0] == 1 and n.shape[1] < k and n.shape[2] == 512:  # no change in the layers it lacks
+        n = np.concatenate([n, np.zeros((1, k - n.shape[1], 512), n.dtype)], axis=1)
     if n.shape != (1, k, 512):
         log.warning("emotion direction %s is for K=%d, the encoder drives K=%d: emotion control off", path,
                     n.shape[1], k)

@@ -9,7 +9,8 @@ ask for far more (jawOpen up to 0.7-0.9, smiles +-0.7, blinks 0.6): through it t
 to a half of that, with cross-talk. This step, on generated identities the linear fit never saw:
 
 1. one direction per expression (jaw, smile, blink, brows) from the linear map's columns (left + right
-   together: the driver's mean of the two is what is asked);
+   together: the driver's mean of the two is what is asked), or, for the blink, one StyleSpace channel
+   (STYLE_CHANNELS, live.train.style_channels: it closes the eyes for a third of the identity change);
 2. distillation (`--refine-steps`, identity regularisation): each direction is optimised, through the
    generator, to keep what it does inside its own region (lower face, eyes, brows: MediaPipe landmarks)
    and to change nothing outside it (hair, background, the rest of the face);
@@ -56,6 +57,11 @@ EXPRESSIONS = {
     "blink": ({"eyeBlinkLeft": 0.5, "eyeBlinkRight": 0.5}, "eyes", 0.6),
     "brows": ({"browInnerUp": 1.0}, "brows", 1.0),
 }
+# Expressions whose direction is one StyleSpace channel instead of a distilled one (live.train.style_channels):
+# name: (style layer, channel, change at coefficient 1 in channel stds). Layer 9 channel 77 was the most
+# local eye channel (95% of its change inside the eyes on 6 faces); at -8 std MediaPipe shows both eyes
+# 0.36 closed at a dlib distance of 0.22, where the distilled blink direction reaches 0.31 at 0.56.
+STYLE_CHANNELS = {"blink": (9, 77, -8.0)}
 GRID = (-2.0, -1.5, -1.0, -0.7, -0.45, -0.25, -0.1, 0.1, 0.25, 0.45, 0.7, 1.0, 1.5, 2.0)
 POSE_ASKED = (-16.0, -8.0, 8.0, 16.0)  # degrees
 REFINE_SEEDS = range(50_000, 50_024)  # pool identities of the training data
@@ -195,7 +201,7 @@ def curve(rows: list[dict], budget: float) -> tuple[np.ndarray, np.ndarray]:
     return np.array(xs, np.float32)[order], np.array(ys, np.float32)[order]
 
 
-DEFAULT_SCALES = "0.6"
+DEFAULT_SCALES = "jaw=0.6,smile=0.6,blink=1.0,brows=0.6"  # the blink channel is cheap enough to show all of it
 
 
 def parse_scales(text: str) -> dict[str, float]:
@@ -211,15 +217,42 @@ def parse_scales(text: str) -> dict[str, float]:
     return scales
 
 
-def measure(linear: LinearEncoder, identities: int, refine_steps: int, reuse: dict | None = None) -> dict:
-    """Distil the expression directions and measure their responses (or take them from `reuse`, an
-    earlier calibration), then calibrate the head-pose rows."""
+def offset_layers(linear: LinearEncoder) -> int:
+    """K of the calibrated encoder: the linear map's layers, and those the style channels act on."""
+    return max([linear.k] + [layer + 1 for layer, _, _ in STYLE_CHANNELS.values()])
+
+
+def padded(offsets: torch.Tensor, k: int) -> torch.Tensor:
+    """[..., K0, 512] -> [..., k, 512] with zeros in the layers K0..k-1 (no change there)."""
+    extra = k - offsets.shape[-2]
+    return torch.cat([offsets, offsets.new_zeros(*offsets.shape[:-2], extra, 512)], dim=-2) if extra else offsets
+
+
+def linear_columns(linear: LinearEncoder, k: int) -> torch.Tensor:
+    """The linear map's columns as offsets [55,k,512]."""
+    return padded(torch.from_numpy(linear.matrix).reshape(NUM_SIGNALS, linear.k, 512), k)
+
+
+def style_direction(faces: Faces, name: str) -> torch.Tensor:
+    """The W+ offset [K,512] of an expression's StyleSpace channel at coefficient 1."""
+    from live.train.style_channels import channel_offset, channel_std
+
+    layer, channel, stds = STYLE_CHANNELS[name]
+    spread = channel_std(faces.gen, layer + 1)[layer][channel]
+    return channel_offset(faces.gen, layer, channel, stds * float(spread), faces.k)
+
+
+def measure(linear: LinearEncoder, identities: int, refine_steps: int, reuse: dict | None = None,
+            redo: frozenset = frozenset()) -> dict:
+    """Make each expression's direction (a StyleSpace channel, or distilled from the linear map) and measure
+    its response (or take both from `reuse`, an earlier calibration, except for the names in `redo`), then
+    calibrate the head-pose rows."""
     from live.assets import AssetStore
 
-    k, idx = linear.k, SIGNAL_INDEX
-    columns = torch.from_numpy(linear.matrix).reshape(NUM_SIGNALS, k, 512)
+    k, idx = offset_layers(linear), SIGNAL_INDEX
+    columns = linear_columns(linear, k)
     faces = Faces(AssetStore(progress=False), k)
-    out = {"directions": [], "readout": [], "responses": {}, "pose": {}, "matrix": np.zeros_like(linear.matrix)}
+    out = {"directions": [], "readout": [], "responses": {}, "pose": {}, "k": k}
     try:
         bases = []
         for seed in range(CALIBRATION_BASE, CALIBRATION_BASE + identities):
@@ -230,19 +263,25 @@ def measure(linear: LinearEncoder, identities: int, refine_steps: int, reuse: di
         log.info("calibration faces: %d of %d tracked and described", len(bases), identities)
         out["faces"] = len(bases)
         out["seeds"] = f"{CALIBRATION_BASE}..{CALIBRATION_BASE + identities - 1}"
-        if reuse:
-            out.update({key: reuse[key] for key in ("directions", "readout", "responses")})
-        else:
-            for name, (weights, region, amp) in EXPRESSIONS.items():
-                readout = np.zeros(NUM_SIGNALS, np.float32)
-                for sig, wt in weights.items():
-                    readout[idx[sig]] = wt
+        for name, (weights, region, amp) in EXPRESSIONS.items():
+            readout = np.zeros(NUM_SIGNALS, np.float32)
+            for sig, wt in weights.items():
+                readout[idx[sig]] = wt
+            if reuse and name not in redo:
+                out["directions"].append(padded(torch.from_numpy(reuse["directions"][name]), k).numpy())
+                out["readout"].append(reuse["readout"][name])
+                out["responses"][name] = reuse["responses"][name]
+                continue
+            if name in STYLE_CHANNELS:
+                log.info("%s: style channel %s, measuring %d coefficients", name, STYLE_CHANNELS[name], len(GRID))
+                d = style_direction(faces, name)
+            else:
                 start = amp * sum(columns[idx[sig]] for sig in weights)
                 log.info("%s: distilling (%d steps), then measuring %d coefficients", name, refine_steps, len(GRID))
                 d = distil(faces, start, region, refine_steps) if refine_steps else start
-                out["directions"].append(d.numpy())
-                out["readout"].append(readout)
-                out["responses"][name] = response(faces, bases, d, readout)
+            out["directions"].append(d.numpy())
+            out["readout"].append(readout)
+            out["responses"][name] = response(faces, bases, d, readout)
         out["matrix"], out["pose"] = calibrate_pose(faces, bases, linear, out)
     finally:
         faces.close()
@@ -272,8 +311,8 @@ def pose_rows(faces: Faces, bases: list, row: torch.Tensor, own: int, readouts: 
 def calibrate_pose(faces: Faces, bases: list, linear: LinearEncoder, found: dict) -> tuple[np.ndarray, dict]:
     """Yaw and pitch rows: the linear columns scaled to unit gain, with the expression change they carry
     (a nod that also relaxes the smile, say) cancelled along the expression directions."""
-    idx, k = SIGNAL_INDEX, linear.k
-    columns = torch.from_numpy(linear.matrix).reshape(NUM_SIGNALS, k, 512)
+    idx, k = SIGNAL_INDEX, found["k"]
+    columns = linear_columns(linear, k)
     dirs = torch.from_numpy(np.stack(found["directions"]))
     readouts = np.stack(found["readout"])
     slopes = []  # each expression's signal change per unit coefficient near 0
@@ -281,7 +320,7 @@ def calibrate_pose(faces: Faces, bases: list, linear: LinearEncoder, found: dict
         near = [(r["c"], r["got"]) for r in rows if abs(r["c"]) <= 0.45 and np.isfinite(r["got"])]
         c, g = np.array(near).T
         slopes.append(max(float(c @ g / (c @ c)), 1e-3))
-    matrix, report = np.zeros_like(linear.matrix), {}
+    matrix, report = np.zeros((NUM_SIGNALS, k * 512), np.float32), {}
     for name in ("yaw", "pitch"):
         col = columns[idx[name]]
         before = pose_rows(faces, bases, col, idx[name], readouts)
@@ -305,7 +344,8 @@ def remeasured(path: Path) -> dict:
     """The directions and expression responses of an earlier calibration (to redo only curves and pose)."""
     enc = CalibratedEncoder.load(path)
     m = enc.meta
-    return {"directions": list(enc.directions), "readout": list(enc.readout),
+    return {"directions": dict(zip(enc.names, enc.directions, strict=True)),
+            "readout": dict(zip(enc.names, enc.readout, strict=True)),
             "responses": {n: m["expressions_measured"][n]["response"] for n in enc.names},
             "refine_steps": m["refine_steps"]}
 
@@ -329,6 +369,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--recurve", type=Path, metavar="CALIBRATED",
                    help="take the distilled directions and expression responses of an earlier calibration and "
                         "redo only the curves and the pose rows (minutes: to try other budgets or scales)")
+    p.add_argument("--redo", default="", metavar="NAMES",
+                   help="with --recurve: make these expressions' directions anew and measure them (e.g. blink)")
     p.add_argument("--out", type=Path, default=CALIBRATED_PATH)
     args = p.parse_args(argv)
     try:
@@ -344,7 +386,10 @@ def main(argv: list[str] | None = None) -> int:
     reuse = remeasured(args.recurve) if args.recurve else None
     if reuse:
         args.refine_steps = reuse["refine_steps"]
-    found = measure(linear, args.identities, args.refine_steps, reuse)
+    redo = frozenset(n.strip() for n in args.redo.split(",") if n.strip())
+    if redo - set(EXPRESSIONS):
+        p.error(f"--redo: names must be among {', '.join(EXPRESSIONS)}")
+    found = measure(linear, args.identities, args.refine_steps, reuse, redo)
     xs, ys, report = [], [], {}
     for name, rows in found["responses"].items():
         x, y = curve(rows, args.identity_budget)
@@ -363,12 +408,13 @@ def main(argv: list[str] | None = None) -> int:
     cost_c, cost_id = pad_points([c for c, _ in costs], [d for _, d in costs])
     pose_cost = np.array([(found["pose"][n]["identity_at_max"] or 0.0) / POSE_ASKED[-1] for n in ("yaw", "pitch")],
                          np.float32)
-    enc = CalibratedEncoder(found["matrix"], linear.k, np.stack(found["directions"]), np.stack(found["readout"]),
+    enc = CalibratedEncoder(found["matrix"], found["k"], np.stack(found["directions"]), np.stack(found["readout"]),
                             cx, cy, names, cost_c=cost_c, cost_id=cost_id, pose_cost=pose_cost,
                             frame_budget=args.frame_budget or None)
     meta = {"kind": "calibrated (pose: linear columns x measured gain; expressions: distilled directions x "
                     "measured response curves)",
-            "generator_sha256": linear.meta.get("generator_sha256"), "k": linear.k, "expressions": names,
+            "generator_sha256": linear.meta.get("generator_sha256"), "k": found["k"], "expressions": names,
+            "style_channels": {n: dict(zip(("layer", "channel", "stds"), v)) for n, v in STYLE_CHANNELS.items()},
             "linear": {"file": args.linear.name, "sha256": hashlib.sha256(args.linear.read_bytes()).hexdigest()},
             "refine_steps": args.refine_steps, "refine_seeds": f"{REFINE_SEEDS.start}..{REFINE_SEEDS.stop - 1}",
             "calibration_seeds": found["seeds"],
@@ -376,6 +422,7 @@ def main(argv: list[str] | None = None) -> int:
             "frame_budget": args.frame_budget or None, "expression_scale": scales,
             "min_reach": MIN_REACH, "min_step": MIN_STEP, "pose": found["pose"], "expressions_measured": report,
             "seconds": round(time.time() - t0, 1), "recurved_from": args.recurve.name if args.recurve else None,
+            "redone": sorted(redo) or None,
             "date": datetime.date.today().isoformat(), "torch": torch.__version__}
     enc.save(args.out, meta)
     log.info("wrote %s (%.0f s)", args.out, time.time() - t0)
