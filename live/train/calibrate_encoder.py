@@ -379,6 +379,11 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--expression-scale: {exc}")
     if args.identity_budget <= 0 or args.frame_budget < 0:
         p.error("--identity-budget must be > 0 and --frame-budget >= 0")
+    redo = frozenset(n.strip() for n in args.redo.split(",") if n.strip())
+    if redo - set(EXPRESSIONS):
+        p.error(f"--redo: names must be among {', '.join(EXPRESSIONS)}")
+    if redo and not args.recurve:
+        p.error("--redo remakes expressions of an earlier calibration: give that file with --recurve")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_grad_enabled(False)
     t0 = time.time()
@@ -386,9 +391,6 @@ def main(argv: list[str] | None = None) -> int:
     reuse = remeasured(args.recurve) if args.recurve else None
     if reuse:
         args.refine_steps = reuse["refine_steps"]
-    redo = frozenset(n.strip() for n in args.redo.split(",") if n.strip())
-    if redo - set(EXPRESSIONS):
-        p.error(f"--redo: names must be among {', '.join(EXPRESSIONS)}")
     found = measure(linear, args.identities, args.refine_steps, reuse, redo)
     xs, ys, report = [], [], {}
     for name, rows in found["responses"].items():
