@@ -20,7 +20,6 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 log = logging.getLogger("live.train.style_channels")
 
@@ -70,9 +69,9 @@ def _masks(landmarks: np.ndarray) -> dict[str, np.ndarray]:
 def locality(gen, heads, tracker, seed: int, std: list[torch.Tensor], projections: int) -> dict[str, list[np.ndarray]]:
     """{region: per layer [C] image energy of a one-std change of each channel inside that region}, for
     the face of `seed` rendered at 256² (E over v of (v . J e_c)² = |J e_c|² for v ~ N(0, 1) on the region)."""
+    from live.inversion import Renderer
     from live.models.early_exit import EXIT_BLOCK
     from live.models.generator import z_from_seed
-    from live.models.mobilestylegan import bands_to_image
     from live.synthesis import to_uint8
     from live.train.data import TRUNCATION
 
@@ -83,7 +82,7 @@ def locality(gen, heads, tracker, seed: int, std: list[torch.Tensor], projection
     leaves = [m.clone().requires_grad_(True) for m in mods[:n]]
     with torch.enable_grad():
         feats = s.render(leaves + mods[n:], 1, features_of=EXIT_BLOCK[256])
-        img = bands_to_image(F.conv2d(feats, weight) + bias)  # [1,3,256,256]
+        img = Renderer.head(feats, weight, bias)  # [1,3,256,256]
         faces = tracker.detect(to_uint8(img.detach().numpy()), 0.0)
         if not faces:
             raise RuntimeError(f"no face found on seed {seed}")
@@ -132,11 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     gen = load_mobilestylegan(store).requires_grad_(False)
     t0 = time.time()
     std = channel_std(gen, args.layers)
+    heads = load_heads()
     tracker = FaceTracker(store.resolve("face_landmarker"), num_faces=1, video=False)
     try:
         energies = []
         for seed in SEARCH_SEEDS:
-            energies.append(locality(gen, load_heads(), tracker, seed, std, args.projections))
+            energies.append(locality(gen, heads, tracker, seed, std, args.projections))
             log.info("seed %d measured (%.0f s)", seed, time.time() - t0)
     finally:
         tracker.close()
