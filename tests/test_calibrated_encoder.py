@@ -164,3 +164,16 @@ def test_expression_scales_parse_or_say_what_is_wrong():
     for bad in ("lots", "nose=1", "jaw=0", "jaw=3", "jaw"):
         with pytest.raises(ValueError):
             parse_scales(bad)
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--identity-refine", "blink"], "--identity-refine: names must be among"),  # a style channel is not refined
+    (["--identity-refine", "nose"], "--identity-refine: names must be among"),
+    (["--redo", "jaw"], "--redo remakes expressions of an earlier calibration"),
+])
+def test_calibration_options_are_checked_before_any_work(args, says, capsys):
+    from live.train.calibrate_encoder import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 2 and says in capsys.readouterr().err

@@ -31,6 +31,19 @@ class IdentityMetric:
         det = max(dets, key=lambda r: r.width() * r.height())
         return np.asarray(self._net.compute_face_descriptor(rgb, self._shape(rgb, det)), dtype=np.float32)
 
+    def chip_box(self, rgb: np.ndarray, upsample: int = 0) -> tuple[tuple[float, float, float, float], float] | None:
+        """((left, top, right, bottom), angle) of the face chip the descriptor reads from the largest face, or
+        None (live.train.dlib_net.chip_grid turns it into a differentiable crop)."""
+        import dlib
+
+        rgb = np.ascontiguousarray(rgb)
+        dets = self._detector(rgb, upsample)
+        if not dets:
+            return None
+        det = max(dets, key=lambda r: r.width() * r.height())
+        d = dlib.get_face_chip_details(self._shape(rgb, det), 150, 0.25)
+        return (d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom()), d.angle
+
     @staticmethod
     def distance(a: np.ndarray, b: np.ndarray) -> float:
         return float(np.linalg.norm(a - b))

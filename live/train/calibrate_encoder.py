@@ -78,7 +78,7 @@ class Faces:
         from live.models.generator import load_mobilestylegan
 
         self.gen = load_mobilestylegan(store).requires_grad_(False)
-        self.heads, self.k = load_heads(), k
+        self.heads, self.k, self.store = load_heads(), k, store
         self.tracker = FaceTracker(store.resolve("face_landmarker"), num_faces=1, video=False)
         self.metric = IdentityMetric(store)
 
@@ -243,16 +243,18 @@ def style_direction(faces: Faces, name: str) -> torch.Tensor:
 
 
 def measure(linear: LinearEncoder, identities: int, refine_steps: int, reuse: dict | None = None,
-            redo: frozenset = frozenset()) -> dict:
-    """Make each expression's direction (a StyleSpace channel, or distilled from the linear map) and measure
-    its response (or take both from `reuse`, an earlier calibration, except for the names in `redo`), then
-    calibrate the head-pose rows."""
+            redo: frozenset = frozenset(), for_identity: frozenset = frozenset()) -> dict:
+    """Make each expression's direction (a StyleSpace channel, or distilled from the linear map), refine the
+    names in `for_identity` for identity (live.train.identity_refine), and measure its response (or take
+    direction and response from `reuse`, an earlier calibration, except for the names in `redo` or
+    `for_identity`), then calibrate the head-pose rows."""
     from live.assets import AssetStore
 
     k, idx = offset_layers(linear), SIGNAL_INDEX
     columns = linear_columns(linear, k)
     faces = Faces(AssetStore(progress=False), k)
-    out = {"directions": [], "readout": [], "responses": {}, "pose": {}, "k": k}
+    out = {"directions": [], "readout": [], "responses": {}, "pose": {}, "k": k, "identity_refined": {}}
+    refiner = None
     try:
         bases = []
         for seed in range(CALIBRATION_BASE, CALIBRATION_BASE + identities):
@@ -267,18 +269,23 @@ def measure(linear: LinearEncoder, identities: int, refine_steps: int, reuse: di
             readout = np.zeros(NUM_SIGNALS, np.float32)
             for sig, wt in weights.items():
                 readout[idx[sig]] = wt
-            if reuse and name not in redo:
+            if reuse and name not in redo | for_identity:
                 out["directions"].append(padded(torch.from_numpy(reuse["directions"][name]), k).numpy())
                 out["readout"].append(reuse["readout"][name])
                 out["responses"][name] = reuse["responses"][name]
                 continue
-            if name in STYLE_CHANNELS:
+            if reuse and name not in redo:
+                d = padded(torch.from_numpy(reuse["directions"][name]), k)
+            elif name in STYLE_CHANNELS:
                 log.info("%s: style channel %s, measuring %d coefficients", name, STYLE_CHANNELS[name], len(GRID))
                 d = style_direction(faces, name)
             else:
                 start = amp * sum(columns[idx[sig]] for sig in weights)
                 log.info("%s: distilling (%d steps), then measuring %d coefficients", name, refine_steps, len(GRID))
                 d = distil(faces, start, region, refine_steps) if refine_steps else start
+            if name in for_identity:
+                refiner = refiner or identity_refiner(faces)
+                d, out["identity_refined"][name] = refiner.refine(name, d)
             out["directions"].append(d.numpy())
             out["readout"].append(readout)
             out["responses"][name] = response(faces, bases, d, readout)
@@ -286,6 +293,15 @@ def measure(linear: LinearEncoder, identities: int, refine_steps: int, reuse: di
     finally:
         faces.close()
     return out
+
+
+def identity_refiner(faces: Faces):
+    """The identity refinement's parts: the MediaPipe surrogate (live.train.surrogate) and dlib in torch."""
+    from live.train.dlib_net import DlibDescriptor
+    from live.train.identity_refine import Refiner
+    from live.train.surrogate import load_surrogate
+
+    return Refiner(faces, load_surrogate(), DlibDescriptor(faces.store.resolve("dlib_face_descriptor")), REFINE_SEEDS)
 
 
 def pose_rows(faces: Faces, bases: list, row: torch.Tensor, own: int, readouts: np.ndarray) -> dict:
@@ -371,6 +387,9 @@ def main(argv: list[str] | None = None) -> int:
                         "redo only the curves and the pose rows (minutes: to try other budgets or scales)")
     p.add_argument("--redo", default="", metavar="NAMES",
                    help="with --recurve: make these expressions' directions anew and measure them (e.g. blink)")
+    p.add_argument("--identity-refine", default="", metavar="NAMES",
+                   help="refine these expressions' directions for identity through a MediaPipe surrogate and dlib's "
+                        "descriptor (e.g. jaw,smile; needs python -m live.train.surrogate first; ~8 min each)")
     p.add_argument("--out", type=Path, default=CALIBRATED_PATH)
     args = p.parse_args(argv)
     try:
@@ -382,6 +401,9 @@ def main(argv: list[str] | None = None) -> int:
     redo = frozenset(n.strip() for n in args.redo.split(",") if n.strip())
     if redo - set(EXPRESSIONS):
         p.error(f"--redo: names must be among {', '.join(EXPRESSIONS)}")
+    for_identity = frozenset(n.strip() for n in args.identity_refine.split(",") if n.strip())
+    if for_identity - (set(EXPRESSIONS) - set(STYLE_CHANNELS)):
+        p.error(f"--identity-refine: names must be among {', '.join(sorted(set(EXPRESSIONS) - set(STYLE_CHANNELS)))}")
     if redo and not args.recurve:
         p.error("--redo remakes expressions of an earlier calibration: give that file with --recurve")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -391,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     reuse = remeasured(args.recurve) if args.recurve else None
     if reuse:
         args.refine_steps = reuse["refine_steps"]
-    found = measure(linear, args.identities, args.refine_steps, reuse, redo)
+    found = measure(linear, args.identities, args.refine_steps, reuse, redo, for_identity)
     xs, ys, report = [], [], {}
     for name, rows in found["responses"].items():
         x, y = curve(rows, args.identity_budget)
@@ -424,7 +446,8 @@ def main(argv: list[str] | None = None) -> int:
             "frame_budget": args.frame_budget or None, "expression_scale": scales,
             "min_reach": MIN_REACH, "min_step": MIN_STEP, "pose": found["pose"], "expressions_measured": report,
             "seconds": round(time.time() - t0, 1), "recurved_from": args.recurve.name if args.recurve else None,
-            "redone": sorted(redo) or None,
+            "recurved_from_sha256": hashlib.sha256(args.recurve.read_bytes()).hexdigest() if args.recurve else None,
+            "redone": sorted(redo) or None, "identity_refined": found["identity_refined"] or None,
             "date": datetime.date.today().isoformat(), "torch": torch.__version__}
     enc.save(args.out, meta)
     log.info("wrote %s (%.0f s)", args.out, time.time() - t0)
