@@ -41,7 +41,7 @@ def test_refinement_lowers_the_descriptor_change_of_a_direction():
                 img = refiner.render(faces.styles(refiner.ws, d))
                 return float((refiner.describe(img, refiner.grids(img)) - refiner.desc0).norm(dim=1).mean())
 
-        refined, report = refiner.refine("jaw", start, steps=8, lam=50.0, cross=0.0)
+        refined, report = refiner.refine("jaw", start, "mouth", steps=8, lam=50.0, cross=0.0, outside=0.0)
     finally:
         faces.close()
     assert refined.shape == start.shape

@@ -14,6 +14,8 @@ to a half of that, with cross-talk. This step, on generated identities the linea
 2. distillation (`--refine-steps`, identity regularisation): each direction is optimised, through the
    generator, to keep what it does inside its own region (lower face, eyes, brows: MediaPipe landmarks)
    and to change nothing outside it (hair, background, the rest of the face);
+   then, for the names in `--identity-refine` (jaw, smile), optimised through a MediaPipe surrogate and
+   dlib's descriptor in torch for more reach per unit of identity change (live.train.identity_refine);
 3. response curves: each direction is rendered at a grid of coefficients on `--identities` faces,
    tracked, and the mean change of its signal gives the map asked change -> coefficient (monotone;
    capped where the mean dlib identity distance to the neutral face passes `--identity-budget`);
@@ -285,7 +287,7 @@ def measure(linear: LinearEncoder, identities: int, refine_steps: int, reuse: di
                 d = distil(faces, start, region, refine_steps) if refine_steps else start
             if name in for_identity:
                 refiner = refiner or identity_refiner(faces)
-                d, out["identity_refined"][name] = refiner.refine(name, d)
+                d, out["identity_refined"][name] = refiner.refine(name, d, region)
             out["directions"].append(d.numpy())
             out["readout"].append(readout)
             out["responses"][name] = response(faces, bases, d, readout)

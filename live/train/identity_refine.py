@@ -4,12 +4,16 @@ reach per unit coefficient and lower the descriptor's change.
 
 For coefficients a in [0.4, 1.2] on the training identities (REFINE_SEEDS, never the calibration faces):
     loss = (reach(a) - a * target)² + cross * (other readouts' change)² + lam * |desc(a) - desc(0)|²
+           + outside * (image change outside the expression's region)²
 where target is BOOST x the start direction's own reach per unit (the surrogate's mean over the training faces):
 asked for a little more than it had, the direction keeps opening while the descriptor term pulls its
 identity change down (asked for exactly its reach, a larger lam slides down the same curve instead).
 The chip each descriptor reads is placed by dlib on the current render (not differentiated), so the
 descriptor is dlib's as the metric computes it. The direction stays on the first K style layers (coarse
 structure), one direction for all faces: it cannot learn per-face pixel patterns that fool the descriptor.
+It can still buy descriptor distance with changes that are not the expression (without the outside term
+the refined jaw and smile darkened the hair), so the image outside the region (the region mask of
+calibrate_encoder's distillation, from the neutral and the start's landmarks) is held to the neutral face.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ READS = {"jaw": (0,), "smile": (1, 2), "blink": (3, 4), "brows": (5,)}
 LAMBDA = 2.0  # weight of the squared descriptor change (5 traded reach for identity along a worse curve)
 BOOST = 1.3
 CROSS = 2.0  # weight of the other readouts' squared change
+OUTSIDE = 20.0  # weight of the mean squared image change outside the region ([-1,1] pixels)
 STEPS = 200
 
 
@@ -72,10 +77,25 @@ class Refiner:
 
         return self.descriptor(face_chips(img, grids))
 
-    def refine(self, name: str, start: torch.Tensor, steps: int = STEPS, lam: float = LAMBDA,
-               cross: float = CROSS, lr: float = 0.01) -> tuple[torch.Tensor, dict]:
-        """start [K,512] -> (refined direction [K,512], report)."""
+    def masks(self, region: str, start: torch.Tensor) -> torch.Tensor:
+        """[N,1,256,256] region masks of the training faces, the union over the neutral face and the start
+        direction at the largest coefficient the refinement uses."""
+        from live.train.regions import region_mask
+
+        out = []
+        with torch.no_grad():
+            for i in range(len(self.ws)):
+                moved = self.render(self.faces.styles(self.ws[i:i + 1], 1.2 * start))
+                sets = [lm for img in (self.neutral[i:i + 1], moved)
+                        if (lm := self.faces.measure(img, describe=False)[1]) is not None]
+                out.append(torch.from_numpy(region_mask(region, sets, 256)) if sets else torch.ones(256, 256))
+        return torch.stack(out)[:, None]
+
+    def refine(self, name: str, start: torch.Tensor, region: str, steps: int = STEPS, lam: float = LAMBDA,
+               cross: float = CROSS, outside: float = OUTSIDE, lr: float = 0.01) -> tuple[torch.Tensor, dict]:
+        """start [K,512] -> (refined direction [K,512], report); region: calibrate_encoder's region name."""
         own = list(READS[name])
+        rest = 1 - self.masks(region, start)
         others = [i for i in range(self.read0.shape[1]) if i not in own]
         gen = torch.Generator().manual_seed(0)
         with torch.no_grad():
@@ -95,27 +115,30 @@ class Refiner:
                 grids = self.grids(img)
                 ok = [i for i, g in enumerate(grids) if g is not None]
                 reach = r[:, own].mean(1)
-                loss = (reach - a * target).square().mean() + cross * r[:, others].square().mean()
+                change = ((img - self.neutral[idx]).square() * rest[idx]).sum() / (3 * rest[idx].sum())
+                loss = (reach - a * target).square().mean() + cross * r[:, others].square().mean() + outside * change
                 if ok:  # dlib lost every face of this batch (rare): that step has no identity term
                     dist = (self.describe(img[ok], [grids[i] for i in ok]) - self.desc0[idx[ok]]).norm(dim=1)
                     loss = loss + lam * dist.square().mean()
-                    trace.append([float((reach.detach() / a).mean()), float((dist.detach() / a[ok]).mean())])
+                    trace.append([float((reach.detach() / a).mean()), float((dist.detach() / a[ok]).mean()),
+                                  float(change.detach())])
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
                 if step % 25 == 0 or step == steps - 1:
                     recent = np.mean(trace[-25:], axis=0)
-                    log.info("  refine %s: step %d/%d, reach %.3f and identity %.3f per unit (last 25 steps), "
-                             "%.0f s", name, step + 1, steps, recent[0], recent[1], time.time() - t0)
+                    log.info("  refine %s: step %d/%d, reach %.3f and identity %.3f per unit, outside change %.4f "
+                             "(last 25 steps), %.0f s", name, step + 1, steps, *recent, time.time() - t0)
         d = d.detach()
         with torch.no_grad():  # rescale to the start's reach per unit, so the measured grid covers the same range
             got = torch.cat([self.read(self.render(self.faces.styles(self.ws[i:i + 1], d)))
                              for i in range(len(self.ws))]) - self.read0
         scale = float(np.clip(target / BOOST / max(float(got[:, own].mean()), 1e-6), 1.0, 2.0))
         first, last = np.mean(trace[:25], axis=0), np.mean(trace[-25:], axis=0)
-        report = {"rescaled": round(scale, 3), "steps": steps, "lambda": lam, "cross": cross,
-                  "target": round(target, 4),
-                  "first_25": {"reach": round(float(first[0]), 4), "identity": round(float(first[1]), 4)},
-                  "last_25": {"reach": round(float(last[0]), 4), "identity": round(float(last[1]), 4)},
+        report = {"rescaled": round(scale, 3), "steps": steps, "lambda": lam, "cross": cross, "outside": outside,
+                  "region": region, "target": round(target, 4),
+                  **{f"{k}_25": {"reach": round(float(v[0]), 4), "identity": round(float(v[1]), 4),
+                                 "outside_change": round(float(v[2]), 5)}
+                     for k, v in (("first", first), ("last", last))},
                   "seconds": round(time.time() - t0, 1)}
         return scale * d, report
