@@ -391,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="with --recurve: make these expressions' directions anew and measure them (e.g. blink)")
     p.add_argument("--identity-refine", default="", metavar="NAMES",
                    help="refine these expressions' directions for identity through a MediaPipe surrogate and dlib's "
-                        "descriptor (e.g. jaw,smile; needs python -m live.train.surrogate first; ~8 min each)")
+                        "descriptor (e.g. jaw,smile; needs python -m live.train.surrogate first; ~6 min each)")
     p.add_argument("--out", type=Path, default=CALIBRATED_PATH)
     args = p.parse_args(argv)
     try:

@@ -5,7 +5,7 @@ Its data are faces moved along the calibrated encoder's expression directions an
 blinks and smiles are common there, rare among random faces), rendered at 256² and labelled by MediaPipe.
 Shards are seeded by their index and written atomically: a restarted job keeps what exists.
 
-    python -m live.train.surrogate --samples 3500     # ~12 min to render and label, ~3 min to train (2 cores)
+    python -m live.train.surrogate --samples 3500     # 16 min in all on 2 cores (render and label ~10, train ~5)
 """
 
 from __future__ import annotations
