@@ -7,7 +7,7 @@ For coefficients a in [0.4, 1.2] on the training identities (REFINE_SEEDS, never
            + outside * (image change outside the expression's region)²
 where target is BOOST x the start direction's own reach per unit (the surrogate's mean over the training faces):
 asked for a little more than it had, the direction keeps opening while the descriptor term pulls its
-identity change down (asked for exactly its reach, a larger lam slides down the same curve instead).
+identity change down (with lam 5 instead of 2 the jaw slid down its curve instead: less open, no cheaper).
 The chip each descriptor reads is placed by dlib on the current render (not differentiated), so the
 descriptor is dlib's as the metric computes it. The direction stays on the first K style layers (coarse
 structure), one direction for all faces: it cannot learn per-face pixel patterns that fool the descriptor.
@@ -30,7 +30,7 @@ log = logging.getLogger("live.train.identity_refine")
 # expression name -> the surrogate outputs (live.train.surrogate.OUT) that make its asked signal
 READS = {"jaw": (0,), "smile": (1, 2), "blink": (3, 4), "brows": (5,)}
 LAMBDA = 2.0  # weight of the squared descriptor change (5 traded reach for identity along a worse curve)
-BOOST = 1.3
+BOOST = 1.3  # reach asked per unit, relative to the start direction's
 CROSS = 2.0  # weight of the other readouts' squared change
 OUTSIDE = 20.0  # weight of the mean squared image change outside the region ([-1,1] pixels)
 STEPS = 200
