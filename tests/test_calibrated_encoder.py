@@ -178,3 +178,13 @@ def test_calibration_options_are_checked_before_any_work(args, says, capsys):
     with pytest.raises(SystemExit) as exc:
         main(args)
     assert exc.value.code == 2 and says in capsys.readouterr().err
+
+
+def test_identity_refinement_without_the_surrogate_says_how_to_make_it(tmp_path, monkeypatch, capsys):
+    import live.train.surrogate
+    from live.train.calibrate_encoder import main
+
+    monkeypatch.setattr(live.train.surrogate, "DATA", tmp_path / "no-surrogate")
+    with pytest.raises(SystemExit) as exc:
+        main(["--identity-refine", "jaw"])
+    assert exc.value.code == 2 and "python -m live.train.surrogate" in capsys.readouterr().err

@@ -275,6 +275,8 @@ def measure(linear: LinearEncoder, identities: int, refine_steps: int, reuse: di
                 out["directions"].append(padded(torch.from_numpy(reuse["directions"][name]), k).numpy())
                 out["readout"].append(reuse["readout"][name])
                 out["responses"][name] = reuse["responses"][name]
+                if name in reuse["identity_refined"]:  # keep saying how a reused direction was made
+                    out["identity_refined"][name] = reuse["identity_refined"][name]
                 continue
             if reuse and name not in redo:
                 d = padded(torch.from_numpy(reuse["directions"][name]), k)
@@ -365,7 +367,7 @@ def remeasured(path: Path) -> dict:
     return {"directions": dict(zip(enc.names, enc.directions, strict=True)),
             "readout": dict(zip(enc.names, enc.readout, strict=True)),
             "responses": {n: m["expressions_measured"][n]["response"] for n in enc.names},
-            "refine_steps": m["refine_steps"]}
+            "refine_steps": m["refine_steps"], "identity_refined": m.get("identity_refined") or {}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -406,6 +408,10 @@ def main(argv: list[str] | None = None) -> int:
     for_identity = frozenset(n.strip() for n in args.identity_refine.split(",") if n.strip())
     if for_identity - (set(EXPRESSIONS) - set(STYLE_CHANNELS)):
         p.error(f"--identity-refine: names must be among {', '.join(sorted(set(EXPRESSIONS) - set(STYLE_CHANNELS)))}")
+    from live.train.surrogate import DATA
+
+    if for_identity and not (DATA / "surrogate.safetensors").is_file():
+        p.error(f"--identity-refine needs the MediaPipe surrogate ({DATA}): run python -m live.train.surrogate")
     if redo and not args.recurve:
         p.error("--redo remakes expressions of an earlier calibration: give that file with --recurve")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
