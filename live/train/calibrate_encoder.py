@@ -116,6 +116,16 @@ class Faces:
         desc = self.metric.descriptor(rgb, upsample=0) if describe else None
         return face_signals(faces[0]), faces[0].landmarks[:, :2] * 256.0, desc
 
+    def region_masks(self, region: str, neutral: torch.Tensor, moved: torch.Tensor, empty: float) -> torch.Tensor:
+        """[N,1,256,256] masks of a region on renders [N,3,256,256], each the union over the neutral and the
+        moved face's landmarks (`empty` everywhere where MediaPipe finds neither)."""
+        masks = []
+        for n in range(len(neutral)):
+            sets = [lm for img in (neutral[n:n + 1], moved[n:n + 1])
+                    if (lm := self.measure(img, describe=False)[1]) is not None]
+            masks.append(torch.from_numpy(region_mask(region, sets, 256)) if sets else torch.full((256, 256), empty))
+        return torch.stack(masks)[:, None]
+
 
 def distil(faces: Faces, start: torch.Tensor, region: str, steps: int, outside: float = 2.0,
            batch: int = 4) -> torch.Tensor:
@@ -128,11 +138,7 @@ def distil(faces: Faces, start: torch.Tensor, region: str, steps: int, outside: 
     with torch.no_grad():
         neutral = render(faces.styles(ws, torch.zeros_like(start)))
         target = render(faces.styles(ws, start))
-    masks = []
-    for n in range(len(ws)):
-        sets = [lm for img in (neutral[n:n + 1], target[n:n + 1]) if (lm := faces.measure(img, describe=False)[1]) is not None]
-        masks.append(torch.from_numpy(region_mask(region, sets, 256)) if sets else torch.zeros(256, 256))
-    masks = torch.stack(masks)[:, None]
+    masks = faces.region_masks(region, neutral, target, empty=0.0)
     d = start.clone().requires_grad_(True)
     opt = torch.optim.Adam([d], lr=0.01)
     order = torch.Generator().manual_seed(0)

@@ -17,7 +17,6 @@ import torch
 import torch.nn.functional as F
 
 CHIP = 150  # dlib's face chip side
-PADDING = 0.25  # dlib's default chip padding
 MEAN = (122.782, 117.001, 104.298)  # input_rgb_image's per-channel average; the input is (x - mean) / 256
 
 

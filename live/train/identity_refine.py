@@ -47,11 +47,10 @@ class Refiner:
         self.faces, self.surrogate, self.descriptor, self.batch = faces, surrogate, descriptor, batch
         self.render = Renderer(faces.gen, faces.heads[256])
         self.ws = torch.cat([faces.w(s) for s in seeds])
+        self.neutral = self.renders(torch.zeros(faces.k, 512))
         with torch.no_grad():
-            zero = torch.zeros(faces.k, 512)
-            self.neutral = torch.cat([self.render(faces.styles(self.ws[i:i + 1], zero)) for i in range(len(self.ws))])
             self.read0 = self.read(self.neutral)
-            grids = self.grids(self.neutral)
+        grids = self.grids(self.neutral)
         keep = [i for i, g in enumerate(grids) if g is not None]
         if len(keep) < batch:
             raise RuntimeError(f"dlib found a face in only {len(keep)} of {len(self.ws)} training identities")
@@ -77,31 +76,25 @@ class Refiner:
 
         return self.descriptor(face_chips(img, grids))
 
-    def masks(self, region: str, start: torch.Tensor) -> torch.Tensor:
-        """[N,1,256,256] region masks of the training faces, the union over the neutral face and the start
-        direction at the largest coefficient the refinement uses."""
-        from live.train.regions import region_mask
-
-        out = []
+    def renders(self, d: torch.Tensor) -> torch.Tensor:
+        """The training faces moved by offset d [K,512], one at a time (no gradient)."""
         with torch.no_grad():
-            for i in range(len(self.ws)):
-                moved = self.render(self.faces.styles(self.ws[i:i + 1], 1.2 * start))
-                sets = [lm for img in (self.neutral[i:i + 1], moved)
-                        if (lm := self.faces.measure(img, describe=False)[1]) is not None]
-                out.append(torch.from_numpy(region_mask(region, sets, 256)) if sets else torch.ones(256, 256))
-        return torch.stack(out)[:, None]
+            return torch.cat([self.render(self.faces.styles(self.ws[i:i + 1], d)) for i in range(len(self.ws))])
+
+    def reach(self, d: torch.Tensor, own: list[int]) -> float:
+        """Mean surrogate change of the readouts `own` at offset d over the training faces."""
+        with torch.no_grad():
+            return float((self.read(self.renders(d)) - self.read0)[:, own].mean())
 
     def refine(self, name: str, start: torch.Tensor, region: str, steps: int = STEPS, lam: float = LAMBDA,
                cross: float = CROSS, outside: float = OUTSIDE, lr: float = 0.01) -> tuple[torch.Tensor, dict]:
         """start [K,512] -> (refined direction [K,512], report); region: calibrate_encoder's region name."""
         own = list(READS[name])
-        rest = 1 - self.masks(region, start)
+        # the region on the neutral face and at the largest coefficient used (no face found: nothing held)
+        rest = 1 - self.faces.region_masks(region, self.neutral, self.renders(1.2 * start), empty=1.0)
         others = [i for i in range(self.read0.shape[1]) if i not in own]
         gen = torch.Generator().manual_seed(0)
-        with torch.no_grad():
-            got = torch.cat([self.read(self.render(self.faces.styles(self.ws[i:i + 1], start)))
-                             for i in range(len(self.ws))]) - self.read0
-        target = BOOST * float(got[:, own].mean())
+        target = BOOST * self.reach(start, own)
         d = start.clone().requires_grad_(True)
         opt = torch.optim.Adam([d], lr=lr)
         t0, trace = time.time(), []
@@ -130,10 +123,8 @@ class Refiner:
                     log.info("  refine %s: step %d/%d, reach %.3f and identity %.3f per unit, outside change %.4f "
                              "(last 25 steps), %.0f s", name, step + 1, steps, *recent, time.time() - t0)
         d = d.detach()
-        with torch.no_grad():  # rescale to the start's reach per unit, so the measured grid covers the same range
-            got = torch.cat([self.read(self.render(self.faces.styles(self.ws[i:i + 1], d)))
-                             for i in range(len(self.ws))]) - self.read0
-        scale = float(np.clip(target / BOOST / max(float(got[:, own].mean()), 1e-6), 1.0, 2.0))
+        # rescaled to the start's reach per unit, so the measured grid covers the same range
+        scale = float(np.clip(target / BOOST / max(self.reach(d, own), 1e-6), 1.0, 2.0))
         first, last = np.mean(trace[:25], axis=0), np.mean(trace[-25:], axis=0)
         report = {"rescaled": round(scale, 3), "steps": steps, "lambda": lam, "cross": cross, "outside": outside,
                   "region": region, "target": round(target, 4),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import logging
 import time
@@ -40,7 +41,7 @@ class Surrogate(nn.Module):
         super().__init__()
         ch = [3, 32, 64, 96, 128, 128]
         self.convs = nn.ModuleList(nn.Conv2d(a, b, 3, stride=2 if i < 4 else 1, padding=1)
-                                   for i, (a, b) in enumerate(zip(ch, ch[1:], strict=False)))
+                                   for i, (a, b) in enumerate(itertools.pairwise(ch)))
         self.fc = nn.Sequential(nn.Linear(128 * 8 * 8, 256), nn.ReLU(), nn.Linear(256, len(OUT)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
