@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--encoder", type=Path,
                    help="encoder weights, linear or calibrated (default: the committed calibrated encoder)")
     p.add_argument("--no-avatar-fit", action="store_true",
-                   help="govern identity with the calibration faces' mean costs instead of costs measured on each avatar")
+                   help="drive each avatar with the calibration faces' mean curves and costs instead of its own")
     p.add_argument("--frame-budget", type=float,
                    help="identity governor of a calibrated encoder: largest estimated identity distance of a frame "
                         "(default: the encoder's own; explore the identity/expression trade-off with it)")

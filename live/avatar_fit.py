@@ -1,101 +1,147 @@
-"""The identity governor fitted to one avatar.
+"""The calibrated encoder fitted to one avatar: its own response curves, cross-talk and identity costs.
 
-The calibrated encoder (`python -m live.train.calibrate_encoder`) scales a frame's expressions down when
-their estimated identity cost, together with the head pose's, would take the avatar too far from itself.
-Those costs are means over 16 calibration faces, and faces differ: on the benchmark's two identities the
-worst frame reached dlib distance 0.605 under the mean costs, 0.509 under their own (same budget).
-`fit_to_avatar` measures the costs on the avatar itself: its expression directions at the calibration's
-coefficients and the head angles at +-16 degrees, rendered at 256² and described by dlib (~60 renders,
-~10 s on 2 cores). `AvatarFits` caches the result per (encoder, identity), so it happens once.
+The calibrated encoder (`python -m live.train.calibrate_encoder`) maps what the driver asks to coefficients
+along its expression directions through response curves, and scales a frame's expressions down when their
+estimated identity cost, together with the head pose's, would take the avatar too far from itself. Curves
+and costs are means over 16 calibration faces, and faces differ: a face that already smiles cannot smile
+much more, another's jaw stays shut until coefficient 0.7 and then opens fast, a third's brows do not move
+at all; on the benchmark's two identities the worst frame reached dlib distance 0.605 under the mean costs,
+0.509 under their own (same budget). `fit_to_avatar` measures the avatar itself: its expression directions
+at the calibration's coefficients and the head angles at +-16 degrees, rendered at 256², tracked by
+MediaPipe and described by dlib (~60 renders, ~10 s on 2 cores). From those it makes the avatar's own curves
+(same identity budget and expression scales), the cross-talk each direction makes on the other expressions
+(taken off what is asked), and the governor's costs. `AvatarFits` caches the result per (encoder, identity),
+so it happens once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from live.models.encoder import POSE_SCALE, SIGNAL_INDEX, CalibratedEncoder, LinearEncoder, pad_points
+from live.models.curves import MIN_REACH, cost_points, pad_points, response_curve
+from live.models.encoder import POSE_SCALE, SIGNAL_INDEX, CalibratedEncoder, LinearEncoder
 
 log = logging.getLogger(__name__)
 
 POSE_PROBE = 16.0  # degrees of yaw and pitch the pose cost is measured at (both signs)
-FIT_VERSION = 1  # part of the cache key: bump when fit_to_avatar measures differently
+FIT_VERSION = 2  # part of the cache key: bump when fit_to_avatar measures differently
 
-# offset [1,K,512] float32 -> dlib descriptor [128] of the rendered avatar, or None when dlib finds no face
-Describe = Callable[[np.ndarray], np.ndarray | None]
-
-
-def cost_points(coefficients: list[float], distances: list[float]) -> tuple[np.ndarray, np.ndarray]:
-    """(coefficients, identity distance) through (0, 0), never falling away from 0 (for the governor);
-    NaN distances (no face found) are left out."""
-    pts = sorted([(0.0, 0.0)] + [(c, d) for c, d in zip(coefficients, distances, strict=True)
-                                 if np.isfinite(d) and c != 0])
-    c = np.array([x for x, _ in pts], np.float32)
-    d = np.array([y for _, y in pts], np.float32)
-    zero = int(np.flatnonzero(c == 0)[0])
-    d[zero:] = np.maximum.accumulate(d[zero:])
-    d[:zero + 1] = np.maximum.accumulate(d[:zero + 1][::-1])[::-1]
-    return c, d
+# offset [1,K,512] float32 -> (dlib descriptor [128] or None, MediaPipe signals [55] or None) of the rendered
+# avatar (None where dlib / MediaPipe find no face)
+Measure = Callable[[np.ndarray], tuple[np.ndarray | None, np.ndarray | None]]
 
 
-def fit_to_avatar(enc: CalibratedEncoder, describe: Describe,
+def fit_to_avatar(enc: CalibratedEncoder, measure: Measure,
                   progress: Callable[[int, int], None] | None = None) -> CalibratedEncoder | None:
-    """`enc` with the identity costs of its expressions and head angles measured on this avatar (directions,
-    curves and budget unchanged); None if dlib cannot find the avatar's neutral face."""
+    """`enc` with the response curves, cross-talk and identity costs of its expressions and the identity costs
+    of its head angles measured on this avatar (directions and budget unchanged); None if dlib cannot find
+    the avatar's neutral face. Without a tracked neutral face only the costs are the avatar's."""
     if enc.frame_budget is None or enc.cost_c is None:
         raise ValueError("this encoder has no identity governor to fit (calibrate it with --frame-budget > 0)")
     k = enc.k
     grid = [[float(c) for c in row if c != 0] for row in enc.cost_c]
     total, done = 1 + sum(len(g) for g in grid) + 4, 0
 
-    def step(offset: np.ndarray) -> np.ndarray | None:
+    def step(offset: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         nonlocal done
-        desc = describe(offset.reshape(1, k, 512).astype(np.float32))
+        got = measure(offset.reshape(1, k, 512).astype(np.float32))
         done += 1
         if progress:
             progress(done, total)
-        return desc
+        return got
 
-    neutral = step(np.zeros((k, 512)))
+    neutral, neutral_sig = step(np.zeros((k, 512)))
     if neutral is None:
         return None
 
-    def distance(offset: np.ndarray) -> float:
-        desc = step(offset)
-        return float("nan") if desc is None else float(np.linalg.norm(desc - neutral))
+    def distance_and_change(offset: np.ndarray) -> tuple[float, np.ndarray]:
+        """(identity distance, [J] change of each expression's readout), NaN where not found."""
+        desc, sig = step(offset)
+        dist = float("nan") if desc is None else float(np.linalg.norm(desc - neutral))
+        change = enc.readout @ (sig - neutral_sig) if sig is not None and neutral_sig is not None else \
+            np.full(len(enc.names), np.nan, np.float32)
+        return dist, change
 
-    tables = [cost_points(g, [distance(c * d) for c in g]) for g, d in zip(grid, enc.directions, strict=True)]
+    found = [[distance_and_change(c * d) for c in g] for g, d in zip(grid, enc.directions, strict=True)]
+    tables = [cost_points(g, [dist for dist, _ in f]) for g, f in zip(grid, found, strict=True)]
     pose_cost = []
     for j, name in enumerate(("yaw", "pitch")):
         row = enc.matrix[SIGNAL_INDEX[name]]
-        dist = [distance(row * (sign * POSE_PROBE / POSE_SCALE)) for sign in (1, -1)]
+        dist = [distance_and_change(row * (sign * POSE_PROBE / POSE_SCALE))[0] for sign in (1, -1)]
         dist = [d for d in dist if np.isfinite(d)]
         pose_cost.append(max(dist) / POSE_PROBE if dist else float(enc.pose_cost[j]))
     cost_c, cost_id = pad_points([c for c, _ in tables], [d for _, d in tables])
-    meta = {**enc.meta, "fitted_to_avatar": {
-        "version": FIT_VERSION, "pose_cost_per_deg": [round(p, 4) for p in pose_cost],
-        "expression_cost_at_ends": {n: [round(float(d[0]), 3), round(float(d[-1]), 3)]
-                                    for n, (_, d) in zip(enc.names, tables, strict=True)}}}
-    return CalibratedEncoder(enc.matrix, k, enc.directions, enc.readout, enc.curve_x, enc.curve_y, enc.names, meta,
-                             cost_c, cost_id, np.array(pose_cost, np.float32), enc.frame_budget)
+    fitted = {"version": FIT_VERSION, "pose_cost_per_deg": [round(p, 4) for p in pose_cost],
+              "expression_cost_at_ends": {n: [round(float(d[0]), 3), round(float(d[-1]), 3)]
+                                          for n, (_, d) in zip(enc.names, tables, strict=True)}}
+    curve_x, curve_y, cross_c, cross_x = enc.curve_x, enc.curve_y, None, None
+    if neutral_sig is not None:
+        curve_x, curve_y, cross_c, cross_x = own_curves(enc, grid, found, tables)
+        fitted["reach_asked"] = {n: [round(float(x[0]), 3), round(float(x[-1]), 3)]
+                                 for n, x in zip(enc.names, curve_x, strict=True)}
+        still = [n for n, y in zip(enc.names, curve_y, strict=True) if not np.any(y)]
+        if still:
+            log.info("on this avatar MediaPipe sees too little of: %s (under %.2f at any coefficient within the "
+                     "identity budget): left still", ", ".join(still), MIN_REACH)
+        fitted["left_still"] = still
+    else:
+        log.warning("MediaPipe does not find the avatar's neutral face: it is driven by the calibration faces' "
+                    "mean response curves")
+    meta = {**enc.meta, "fitted_to_avatar": fitted}
+    return CalibratedEncoder(enc.matrix, k, enc.directions, enc.readout, curve_x, curve_y, enc.names, meta,
+                             cost_c, cost_id, np.array(pose_cost, np.float32), enc.frame_budget, cross_c, cross_x)
 
 
-def net_describe(net, metric) -> Describe:
-    """A Describe through a SynthesisNet (offset -> image) and an IdentityMetric."""
-    import torch
+def own_curves(enc: CalibratedEncoder, grid: list[list[float]], found: list[list[tuple[float, np.ndarray]]],
+               tables: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, ...]:
+    """The avatar's response curves (asked -> coefficient, as the calibration makes them: its identity budget
+    and expression scales) and cross-talk tables (coefficient -> [J] asked change) from its measurements."""
+    budget = float(enc.meta.get("identity_budget", 0.5))
+    scales = np.array([enc.meta.get("expression_scale", {}).get(n, 1.0) for n in enc.names], np.float32)
+    xs, ys, cs, made = [], [], [], []
+    for j, (g, f, (tc, td)) in enumerate(zip(grid, found, tables, strict=True)):
+        rows = [{"c": c, "got": float(change[j]), "identity": float(np.interp(c, tc, td))}
+                for c, (_, change) in zip(g, f, strict=True)]
+        x, y = response_curve(rows, budget)
+        xs.append(x / scales[j])
+        ys.append(y)
+        pts = sorted([(0.0, np.zeros(len(enc.names)))] + [(c, change / scales) for c, (_, change) in
+                                                          zip(g, f, strict=True) if np.all(np.isfinite(change))],
+                     key=lambda p: p[0])
+        cs.append(np.array([c for c, _ in pts], np.float32))
+        made.append(np.stack([m for _, m in pts]).astype(np.float32))
+    curve_x, curve_y = pad_points(xs, ys)
+    cross_c, _ = pad_points(cs, [np.zeros(len(c)) for c in cs])
+    cross_x = np.zeros((*cross_c.shape, len(enc.names)), np.float32)
+    for j, m in enumerate(made):
+        cross_x[j, :len(m)], cross_x[j, len(m):] = m, m[-1]
+    return curve_x, curve_y, cross_c, cross_x
 
-    from live.synthesis import to_uint8
 
-    def describe(offset: np.ndarray) -> np.ndarray | None:
+class AvatarMeasure:
+    """A Measure through a SynthesisNet (offset -> image), MediaPipe's FaceTracker and an IdentityMetric."""
+
+    def __init__(self, net, tracker, metric):
+        self.net, self.tracker, self.metric = net, tracker, metric
+
+    def __call__(self, offset: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        import torch
+
+        from live.models.encoder import face_signals
+        from live.synthesis import to_uint8
+
         with torch.no_grad():
-            rgb = to_uint8(net(torch.from_numpy(offset)).numpy())
-        return metric.descriptor(rgb, upsample=0)
+            rgb = to_uint8(self.net(torch.from_numpy(offset)).numpy())
+        faces = self.tracker.detect(rgb, 0.0)
+        return self.metric.descriptor(rgb, upsample=0), face_signals(faces[0]) if faces else None
 
-    return describe
+    def close(self) -> None:
+        self.tracker.close()
 
 
 class AvatarFits:
@@ -111,10 +157,11 @@ class AvatarFits:
             h.update(name.encode() + np.ascontiguousarray(t).tobytes())
         return self.cache_dir / f"avatar-{h.hexdigest()[:24]}.safetensors"
 
-    def get(self, enc: LinearEncoder, identity_key: str, make_describe: Callable[[], Describe],
+    def get(self, enc: LinearEncoder, identity_key: str, make_measure: Callable[[], Measure],
             progress: Callable[[int, int], None] | None = None) -> LinearEncoder:
         """The cached fit, else a new one (then cached); `enc` itself when it has no governor to fit or the
-        avatar's neutral face is not found by dlib. make_describe: builds the Describe (only when fitting)."""
+        avatar's neutral face is not found by dlib. make_measure: builds the Measure (only when fitting; closed
+        after it when it has a close())."""
         if not isinstance(enc, CalibratedEncoder) or enc.frame_budget is None:
             return enc
         path = self.path(enc, identity_key)
@@ -123,7 +170,13 @@ class AvatarFits:
                 return CalibratedEncoder.load(path)
             except (ValueError, OSError) as exc:
                 log.warning("ignoring a damaged avatar fit %s (%s): fitting again", path, exc)
-        fitted = fit_to_avatar(enc, make_describe(), progress)
+        measure = make_measure()
+        try:
+            fitted = fit_to_avatar(enc, measure, progress)
+        finally:
+            close = getattr(measure, "close", None)
+            if close is not None:
+                close()
         if fitted is None:
             log.warning("dlib does not find the avatar's neutral face: its identity governor uses the mean costs "
                         "of the calibration faces")
@@ -139,12 +192,15 @@ def fit_encoder(enc: LinearEncoder, store, generator, identity, tuned_head=None,
     the asset cache; a tqdm bar on stderr while it measures (the first time only)."""
     from live.synthesis import identity_key
 
-    def make_describe() -> Describe:
+    def make_measure() -> Measure:
+        from live.landmarker import FaceTracker
         from live.metrics.identity import IdentityMetric
         from live.synthesis import SynthesisNet
 
-        log.info("fitting the identity governor to this avatar (once, ~10 s; cached)")
-        return net_describe(SynthesisNet(generator, identity, enc.k, 256, tuned_head=tuned_head), IdentityMetric(store))
+        log.info("fitting the encoder to this avatar (once, ~10 s; cached)")
+        metric = IdentityMetric(store)
+        tracker = FaceTracker(store.resolve("face_landmarker"), num_faces=1, video=False)
+        return AvatarMeasure(SynthesisNet(generator, identity, enc.k, 256, tuned_head=tuned_head), tracker, metric)
 
     bar = None
 
@@ -157,10 +213,10 @@ def fit_encoder(enc: LinearEncoder, store, generator, identity, tuned_head=None,
         bar.update(done - bar.n)
 
     try:
-        return AvatarFits(Path(store.cache_dir) / "avatars").get(enc, identity_key(identity, tuned_head), make_describe,
+        return AvatarFits(Path(store.cache_dir) / "avatars").get(enc, identity_key(identity, tuned_head), make_measure,
                                                                   tick)
-    except RuntimeError as exc:  # the dlib models cannot be had (offline, no dlib): drive it with the mean costs
-        log.warning("cannot fit the identity governor to this avatar (%s): using the calibration faces' mean "
+    except RuntimeError as exc:  # the dlib models cannot be had (offline, no dlib): drive it with the mean tables
+        log.warning("cannot fit the encoder to this avatar (%s): using the calibration faces' mean curves and "
                     "costs; --no-avatar-fit silences this", exc)
         return enc
     finally:

@@ -1,21 +1,40 @@
-"""The identity governor fitted to one avatar: the measurement logic on a fake avatar whose identity costs are
-known exactly, then on a real generated face (generator + dlib), and the cache."""
+"""The encoder fitted to one avatar: the measurement logic on fake avatars whose identity costs and tracked
+responses are known exactly, then on a real generated face (generator + MediaPipe + dlib), and the cache."""
 
 import logging
 
 import numpy as np
 import pytest
 
-from live.avatar_fit import AvatarFits, cost_points, fit_to_avatar
+from live.avatar_fit import AvatarFits, fit_to_avatar
+from live.models.curves import cost_points
 from live.models.encoder import NUM_SIGNALS, POSE_SCALE, SIGNAL_INDEX, load_encoder
 
 
 def linear_avatar(enc, seed: int = 0):
-    """A fake avatar whose dlib descriptor moves linearly with the offset: distance = |M @ offset|."""
+    """A fake avatar whose dlib descriptor moves linearly with the offset: distance = |M @ offset|; MediaPipe
+    finds no face on it (so only its costs can be fitted)."""
     m = np.random.default_rng(seed).normal(size=(128, enc.k * 512)).astype(np.float32)
     m *= 0.2 / np.median([np.linalg.norm(m @ d.reshape(-1)) for d in enc.directions])  # ~0.2 per unit coefficient
     v0 = np.ones(128, np.float32)
-    return lambda offset: v0 + m @ offset.reshape(-1), m
+    return lambda offset: (v0 + m @ offset.reshape(-1), None), m
+
+
+def expressive_avatar(enc, gains: dict):
+    """A fake avatar whose tracked signals move linearly with the coefficient along each expression direction:
+    gains {expression: {signal: change per unit coefficient}}; its descriptor as linear_avatar's."""
+    costs, _ = linear_avatar(enc)
+    back = np.linalg.pinv(enc.directions.reshape(len(enc.names), -1).T)  # offset -> coefficients
+    g = np.zeros((len(enc.names), NUM_SIGNALS), np.float32)
+    for name, per in gains.items():
+        for sig, v in per.items():
+            g[enc.names.index(name), SIGNAL_INDEX[sig]] = v
+    s0 = np.full(NUM_SIGNALS, 0.1, np.float32)
+
+    def shown(coefficients: np.ndarray) -> np.ndarray:
+        return s0 + coefficients @ g
+
+    return lambda offset: (costs(offset)[0], shown(back @ offset.reshape(-1))), shown
 
 
 def test_cost_points_pass_through_zero_and_never_fall_away_from_it():
@@ -25,9 +44,9 @@ def test_cost_points_pass_through_zero_and_never_fall_away_from_it():
 
 def test_fit_measures_the_avatars_own_costs():
     enc = load_encoder()
-    describe, m = linear_avatar(enc)
+    measure, m = linear_avatar(enc)
     seen = []
-    fitted = fit_to_avatar(enc, describe, progress=lambda done, total: seen.append((done, total)))
+    fitted = fit_to_avatar(enc, measure, progress=lambda done, total: seen.append((done, total)))
     assert seen[-1][0] == seen[-1][1] == len(seen)  # every render reported, ending at the total
     for j, d in enumerate(enc.directions):
         per_unit = float(np.linalg.norm(m @ d.reshape(-1)))
@@ -42,24 +61,54 @@ def test_fit_measures_the_avatars_own_costs():
     delta = np.zeros(NUM_SIGNALS, np.float32)
     delta[SIGNAL_INDEX["jawOpen"]], delta[SIGNAL_INDEX["mouthSmileLeft"]] = 0.6, 0.5
     delta[SIGNAL_INDEX["pitch"]] = 12 / POSE_SCALE
-    costly = fit_to_avatar(enc, lambda off: describe(off * 3.0))
+    costly = fit_to_avatar(enc, lambda off: measure(off * 3.0))
+    assert costly.cross_x is None  # no face for MediaPipe: the mean curves, no cross-talk
     assert np.all(np.abs(costly.coefficients(delta)) <= np.abs(enc.coefficients(delta)) + 1e-6)
     assert np.abs(costly.coefficients(delta)).sum() < np.abs(fitted.coefficients(delta)).sum()
 
 
+def test_fit_makes_the_avatars_own_curves_and_takes_off_cross_talk():
+    """An avatar whose jaw also lowers its smile reading, whose smile moves half as much as its jaw, and whose
+    brows do not move: asked changes show at the expression scale, the jaw's smile is cancelled, the brows
+    are left still."""
+    enc = load_encoder()
+    measure, shown = expressive_avatar(enc, {"jaw": {"jawOpen": 0.4, "mouthSmileLeft": -0.1, "mouthSmileRight": -0.1},
+                                             "smile": {"mouthSmileLeft": 0.2, "mouthSmileRight": 0.2},
+                                             "blink": {"eyeBlinkLeft": 0.5, "eyeBlinkRight": 0.5}})
+    fitted = fit_to_avatar(enc, measure)
+    scale = enc.meta["expression_scale"]
+    assert fitted.meta["fitted_to_avatar"]["left_still"] == ["brows"]
+
+    def change(**asked) -> np.ndarray:
+        delta = np.zeros(NUM_SIGNALS, np.float32)
+        for sig, v in asked.items():
+            delta[SIGNAL_INDEX[sig]] = v
+        return shown(fitted.coefficients(delta)) - shown(np.zeros(len(enc.names)))
+
+    jaw = change(jawOpen=0.3)
+    assert jaw[SIGNAL_INDEX["jawOpen"]] == pytest.approx(0.3 * scale["jaw"], abs=0.01)
+    assert abs(jaw[SIGNAL_INDEX["mouthSmileLeft"]]) < 0.01  # the jaw's cross-talk taken off
+    fitted.cross_x = fitted.cross_c = None
+    assert change(jawOpen=0.3)[SIGNAL_INDEX["mouthSmileLeft"]] < -0.03  # without it the smile would drop
+    smile = change(mouthSmileLeft=0.5, mouthSmileRight=0.5)
+    assert smile[SIGNAL_INDEX["mouthSmileLeft"]] == pytest.approx(0.5 * scale["smile"], abs=0.01)
+    assert change(browInnerUp=0.5)[SIGNAL_INDEX["browInnerUp"]] == 0
+    assert fitted.coefficients(np.eye(NUM_SIGNALS, dtype=np.float32)[SIGNAL_INDEX["browInnerUp"]])[3] == 0
+
+
 def test_no_face_at_neutral_keeps_the_mean_costs(tmp_path, caplog):
     enc = load_encoder()
-    assert fit_to_avatar(enc, lambda off: None) is None
+    assert fit_to_avatar(enc, lambda off: (None, None)) is None
     with caplog.at_level(logging.WARNING, logger="live.avatar_fit"):
-        assert AvatarFits(tmp_path).get(enc, "faceless", lambda: (lambda off: None)) is enc
+        assert AvatarFits(tmp_path).get(enc, "faceless", lambda: (lambda off: (None, None))) is enc
     assert "mean costs" in caplog.text and not list(tmp_path.iterdir())
 
 
 def test_fits_are_cached_and_a_damaged_cache_is_fitted_again(tmp_path, caplog):
     enc = load_encoder()
-    describe, _ = linear_avatar(enc, seed=1)
+    measure, _ = linear_avatar(enc, seed=1)
     fits = AvatarFits(tmp_path)
-    first = fits.get(enc, "avatar-a", lambda: describe)
+    first = fits.get(enc, "avatar-a", lambda: measure)
     path = fits.path(enc, "avatar-a")
     assert path.is_file() and path.with_suffix(".json").is_file()
 
@@ -71,7 +120,7 @@ def test_fits_are_cached_and_a_damaged_cache_is_fitted_again(tmp_path, caplog):
     assert fits.path(enc, "avatar-b") != path  # another avatar, another entry
     path.write_bytes(b"not a safetensors file")
     with caplog.at_level(logging.WARNING, logger="live.avatar_fit"):
-        redone = fits.get(enc, "avatar-a", lambda: describe)
+        redone = fits.get(enc, "avatar-a", lambda: measure)
     assert "damaged" in caplog.text and np.array_equal(redone.cost_id, first.cost_id)
 
 
@@ -79,11 +128,12 @@ def test_linear_encoder_has_nothing_to_fit(tmp_path):
     from live.models.encoder import WEIGHTS_PATH
 
     linear = load_encoder(WEIGHTS_PATH)
-    assert AvatarFits(tmp_path).get(linear, "x", lambda: (lambda off: None)) is linear
+    assert AvatarFits(tmp_path).get(linear, "x", lambda: (lambda off: (None, None))) is linear
 
 
 def test_fit_on_a_generated_face(tmp_path):
-    """Real generator and dlib: costs grow away from zero and the head angles cost identity."""
+    """Real generator, MediaPipe and dlib: costs grow away from zero, the head angles cost identity, the jaw
+    has a curve of its own."""
     import torch
 
     from live.assets import AssetStore
@@ -93,7 +143,7 @@ def test_fit_on_a_generated_face(tmp_path):
 
     real = AssetStore(progress=False)
     gen = load_mobilestylegan(real)
-    dlib_models = {n: real.resolve(n) for n in ("dlib_shape_predictor_68", "dlib_face_descriptor")}
+    dlib_models = {n: real.resolve(n) for n in ("dlib_shape_predictor_68", "dlib_face_descriptor", "face_landmarker")}
     store = AssetStore(cache_dir=tmp_path, paths=dlib_models, progress=False)  # a fresh fit, not a cached one
     enc = load_encoder(generator_sha256=gen.source_sha256)
     with torch.no_grad():
@@ -104,6 +154,8 @@ def test_fit_on_a_generated_face(tmp_path):
         assert d[zero] == 0 and np.all(np.diff(d[zero:]) >= 0) and np.all(np.diff(d[:zero + 1]) <= 0)
         assert d.max() > 0.2  # the largest coefficients change the face measurably
     assert np.all(fitted.pose_cost > 0.005) and np.all(fitted.pose_cost < 0.1)
+    reach = fitted.meta["fitted_to_avatar"]["reach_asked"]  # its own curves: the jaw opens on this face
+    assert reach["jaw"][1] > 0.2 and fitted.cross_x.shape == (*fitted.cross_c.shape, len(enc.names))
     assert fitted.meta["fitted_to_avatar"]["pose_cost_per_deg"][0] == pytest.approx(
         float(fitted.pose_cost[0]), abs=1e-4)
 
@@ -120,4 +172,4 @@ def test_without_the_dlib_models_the_mean_costs_are_used(tmp_path, caplog):
     offline = AssetStore(cache_dir=tmp_path, offline=True, progress=False)
     with caplog.at_level(logging.WARNING, logger="live.avatar_fit"):
         assert fit_encoder(enc, offline, gen, seed_identity(gen, 4), progress=False) is enc
-    assert "cannot fit the identity governor" in caplog.text and "--no-avatar-fit" in caplog.text
+    assert "cannot fit the encoder to this avatar" in caplog.text and "--no-avatar-fit" in caplog.text

@@ -13,7 +13,8 @@ from live.models.encoder import (
     LinearEncoder,
     load_encoder,
 )
-from live.train.calibrate_encoder import EXPRESSIONS, curve
+from live.models.curves import response_curve as curve
+from live.train.calibrate_encoder import EXPRESSIONS
 
 
 def test_default_is_the_calibrated_file_for_this_generator():

@@ -8,8 +8,9 @@ avatar exactly on its identity.
 Calibrated (the default, `python -m live.train.calibrate_encoder`): head pose through the linear map's
 columns with measured gains, and each expression (jaw, smile, blink, brows) along one distilled
 direction whose coefficient comes from a measured response curve, so the avatar's tracked change
-matches the driver's where the generator can follow, and stops where identity would suffer. Its identity
-governor's costs are re-measured on each avatar before it is driven (live.avatar_fit).
+matches the driver's where the generator can follow, and stops where identity would suffer. Its response
+curves, their cross-talk and its identity governor's costs are re-measured on each avatar before it is
+driven (live.avatar_fit).
 """
 
 from __future__ import annotations
@@ -93,12 +94,16 @@ class CalibratedEncoder(LinearEncoder):
     direction at coefficients cost_c (increasing, through 0), pose_cost [2] the distance per degree of yaw
     and pitch; when their sum in quadrature passes frame_budget, every asked expression change is scaled by
     the s < 1 that meets it, so combined expressions cannot take the avatar further from its identity.
+    Cross-talk (optional, measured on one avatar by live.avatar_fit): cross_c [J,Q] coefficients and cross_x
+    [J,Q,J] the change of each expression's asked signal that direction j makes there (e.g. an opening jaw
+    reads as less smile on a smiling face); what the other directions make is taken off what is asked.
     """
 
     def __init__(self, matrix: np.ndarray, k: int, directions: np.ndarray, readout: np.ndarray,
                  curve_x: np.ndarray, curve_y: np.ndarray, names: list[str], meta: dict | None = None,
                  cost_c: np.ndarray | None = None, cost_id: np.ndarray | None = None,
-                 pose_cost: np.ndarray | None = None, frame_budget: float | None = None):
+                 pose_cost: np.ndarray | None = None, frame_budget: float | None = None,
+                 cross_c: np.ndarray | None = None, cross_x: np.ndarray | None = None):
         super().__init__(matrix, k, meta)
         j = len(names)
         if directions.shape != (j, k, 512) or readout.shape != (j, NUM_SIGNALS) or curve_x.shape != curve_y.shape \
@@ -109,14 +114,23 @@ class CalibratedEncoder(LinearEncoder):
         if frame_budget is not None and (cost_c is None or cost_id is None or pose_cost is None
                                          or cost_c.shape != cost_id.shape or cost_c.shape[0] != j):
             raise ValueError("an identity frame budget needs cost_c/cost_id [J,Q] and pose_cost [2]")
+        if (cross_c is None) != (cross_x is None) or cross_c is not None and (
+                cross_c.ndim != 2 or cross_c.shape[0] != j or cross_x.shape != (*cross_c.shape, j)):
+            raise ValueError(f"cross-talk tables need cross_c [J,Q] and cross_x [J,Q,J] for J={j} expressions")
         self.directions, self.readout = directions.astype(np.float32), readout.astype(np.float32)
         self.curve_x, self.curve_y, self.names = curve_x.astype(np.float32), curve_y.astype(np.float32), names
         self.cost_c, self.cost_id, self.pose_cost, self.frame_budget = cost_c, cost_id, pose_cost, frame_budget
+        self.cross_c, self.cross_x = cross_c, cross_x
 
     def coefficients(self, delta: np.ndarray) -> np.ndarray:
         """[J] coefficient of each expression direction for a signal change [55], after the governor."""
         delta = np.asarray(delta, np.float32)
         asked = self.readout @ delta
+        if self.cross_x is not None:  # two fixed-point steps: ask less of what the other directions show
+            shown = asked
+            for _ in range(2):
+                shown = asked - self._cross(self._curves(shown))
+            asked = shown
         c = self._curves(asked)
         if self.frame_budget is None:
             return c
@@ -134,6 +148,13 @@ class CalibratedEncoder(LinearEncoder):
         return np.array([np.interp(a, x, y) for a, x, y in zip(asked, self.curve_x, self.curve_y, strict=True)],
                         np.float32)
 
+    def _cross(self, c: np.ndarray) -> np.ndarray:
+        """[J] asked-signal change each expression gets from the other expressions' directions at c."""
+        j = len(c)
+        made = np.array([[np.interp(c[a], self.cross_c[a], self.cross_x[a, :, b]) for b in range(j)]
+                         for a in range(j)])
+        return made.sum(0) - np.diag(made)
+
     def _cost(self, c: np.ndarray, pose_sq: float) -> float:
         """Estimated identity distance of expression coefficients c on top of a pose cost (squared)."""
         each = [np.interp(v, x, y) for v, x, y in zip(c, self.cost_c, self.cost_id, strict=True)]
@@ -149,6 +170,8 @@ class CalibratedEncoder(LinearEncoder):
         if self.frame_budget is not None:
             t.update(cost_c=self.cost_c, cost_id=self.cost_id, pose_cost=self.pose_cost,
                      frame_budget=np.array([self.frame_budget], np.float32))
+        if self.cross_x is not None:
+            t.update(cross_c=self.cross_c, cross_x=self.cross_x)
         return t
 
     @classmethod
@@ -160,16 +183,8 @@ class CalibratedEncoder(LinearEncoder):
         names = meta.get("expressions") or [f"expression{i}" for i in range(len(t["directions"]))]
         budget = float(t["frame_budget"][0]) if "frame_budget" in t else None
         return cls(t["matrix"], int(t["matrix"].shape[1] // 512), t["directions"], t["readout"], t["curve_x"],
-                   t["curve_y"], names, meta, t.get("cost_c"), t.get("cost_id"), t.get("pose_cost"), budget)
-
-
-def pad_points(xs: list[np.ndarray], ys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Piecewise-linear tables of different lengths (x increasing) stacked into [J,P] float32, each padded
-    past its end with flat points, which change nothing under np.interp."""
-    width = max(len(x) for x in xs)
-    px = np.stack([np.concatenate([x, x[-1] + 1e-3 * np.arange(1, width - len(x) + 1)]) for x in xs])
-    py = np.stack([np.concatenate([y, np.full(width - len(y), y[-1])]) for y in ys])
-    return px.astype(np.float32), py.astype(np.float32)
+                   t["curve_y"], names, meta, t.get("cost_c"), t.get("cost_id"), t.get("pose_cost"), budget,
+                   t.get("cross_c"), t.get("cross_x"))
 
 
 def load_encoder(path: Path | None = None, generator_sha256: str | None = None) -> LinearEncoder:

@@ -36,7 +36,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from live.avatar_fit import cost_points
 from live.models.encoder import (
     CALIBRATED_PATH,
     NUM_SIGNALS,
@@ -46,8 +45,8 @@ from live.models.encoder import (
     CalibratedEncoder,
     LinearEncoder,
     face_signals,
-    pad_points,
 )
+from live.models.curves import MIN_REACH, MIN_STEP, cost_points, pad_points, response_curve
 from live.train.regions import region_mask
 
 log = logging.getLogger("live.train.calibrate_encoder")
@@ -173,40 +172,6 @@ def response(faces: Faces, bases: list, direction: torch.Tensor, readout: np.nda
         rows.append({"c": c, "got": float(np.mean(got)) if got else float("nan"),
                      "identity": float(np.mean(dist)) if dist else float("nan"), "faces": len(got)})
     return rows
-
-
-MIN_REACH = 0.05  # a side of a curve that cannot move its signal this far is left out (coefficient 0)
-MIN_STEP = 0.01  # a curve stops where a larger coefficient adds less than this (saturated)
-
-
-def curve(rows: list[dict], budget: float) -> tuple[np.ndarray, np.ndarray]:
-    """Monotone asked -> coefficient points from the response rows: each side stops where the mean identity
-    distance passes the budget or the signal saturates, and is dropped if it cannot reach MIN_REACH (such a
-    side would spend identity on tracker noise, e.g. a jaw "more closed" than closed)."""
-    xs, ys = [0.0], [0.0]
-    for sign in (1, -1):
-        side, best, last = [], 0.0, {"c": 0.0, "got": 0.0, "identity": 0.0}
-        for r in sorted((r for r in rows if np.sign(r["c"]) == sign), key=lambda r: abs(r["c"])):
-            if not np.isfinite(r["got"]):
-                break
-            if not r["identity"] <= budget:  # end exactly at the budget, between the last point and this one
-                f = (budget - last["identity"]) / max(r["identity"] - last["identity"], 1e-9)
-                r = {"c": last["c"] + f * (r["c"] - last["c"]), "got": last["got"] + f * (r["got"] - last["got"])}
-                if sign * r["got"] > best + MIN_STEP:
-                    best = sign * r["got"]
-                    side.append((r["got"], r["c"]))
-                break
-            last = r
-            if sign * r["got"] > best + 1e-3:  # keep only points that reach further
-                if best >= MIN_REACH and sign * r["got"] < best + MIN_STEP:  # saturated
-                    break
-                best = sign * r["got"]
-                side.append((r["got"], r["c"]))
-        if best >= MIN_REACH:
-            xs += [x for x, _ in side]
-            ys += [y for _, y in side]
-    order = np.argsort(xs)
-    return np.array(xs, np.float32)[order], np.array(ys, np.float32)[order]
 
 
 DEFAULT_SCALES = "jaw=0.6,smile=0.6,blink=1.0,brows=0.6"  # the blink channel is cheap enough to show all of it
@@ -430,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     found = measure(linear, args.identities, args.refine_steps, reuse, redo, for_identity)
     xs, ys, report = [], [], {}
     for name, rows in found["responses"].items():
-        x, y = curve(rows, args.identity_budget)
+        x, y = response_curve(rows, args.identity_budget)
         x = x / scales[name]  # asked x/scale -> shows x
         log.info("%s: reaches %+.3f .. %+.3f (coefficients %+.2f .. %+.2f)", name, x[0], x[-1], y[0], y[-1])
         xs.append(x)
