@@ -8,7 +8,7 @@ much more, another's jaw stays shut until coefficient 0.7 and then opens fast, a
 at all; on the benchmark's two identities the worst frame reached dlib distance 0.605 under the mean costs,
 0.509 under their own (same budget). `fit_to_avatar` measures the avatar itself: its expression directions
 at the calibration's coefficients and the head angles at +-16 degrees, rendered at 256², tracked by
-MediaPipe and described by dlib (~60 renders, ~10 s on 2 cores). From those it makes the avatar's own curves
+MediaPipe and described by dlib (~60 renders, ~12 s on 2 cores). From those it makes the avatar's own curves
 (same identity budget and expression scales), the cross-talk each direction makes on the other expressions
 (taken off what is asked), and the governor's costs. `AvatarFits` caches the result per (encoder, identity),
 so it happens once.
@@ -197,7 +197,7 @@ def fit_encoder(enc: LinearEncoder, store, generator, identity, tuned_head=None,
         from live.metrics.identity import IdentityMetric
         from live.synthesis import SynthesisNet
 
-        log.info("fitting the encoder to this avatar (once, ~10 s; cached)")
+        log.info("fitting the encoder to this avatar (once, ~12 s; cached)")
         metric = IdentityMetric(store)
         tracker = FaceTracker(store.resolve("face_landmarker"), num_faces=1, video=False)
         return AvatarMeasure(SynthesisNet(generator, identity, enc.k, 256, tuned_head=tuned_head), tracker, metric)
