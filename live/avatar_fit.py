@@ -9,8 +9,8 @@ at all; on the benchmark's two identities the worst frame reached dlib distance 
 0.509 under their own (same budget). `fit_to_avatar` measures the avatar itself: its expression directions
 at the calibration's coefficients and the head angles at +-16 degrees, rendered at 256², tracked by
 MediaPipe and described by dlib (~60 renders, ~12 s on 2 cores). From those it makes the avatar's own curves
-(same identity budget and expression scales), the cross-talk each direction makes on the other expressions
-(taken off what is asked), and the governor's costs. `AvatarFits` caches the result per (encoder, identity),
+(same identity budget and expression scales), the cross-talk the other directions make on the smile (taken
+off what is asked), and the governor's costs. `AvatarFits` caches the result per (encoder, identity),
 so it happens once.
 """
 
@@ -29,7 +29,11 @@ from live.models.encoder import POSE_SCALE, SIGNAL_INDEX, CalibratedEncoder, Lin
 log = logging.getLogger(__name__)
 
 POSE_PROBE = 16.0  # degrees of yaw and pitch the pose cost is measured at (both signs)
-FIT_VERSION = 2  # part of the cache key: bump when fit_to_avatar measures differently
+# Expressions whose cross-talk from the other directions is taken off what is asked: the smile's readout (mouth
+# corners) is the one they move measurably (an opening jaw lowers a smiling face's smile). Correcting the blink
+# and brows too followed tracker noise there (identities 2,3: blink corr 0.82 -> 0.70).
+CROSS_CORRECTED = ("smile",)
+FIT_VERSION = 3  # part of the cache key: bump when fit_to_avatar measures differently
 
 # offset [1,K,512] float32 -> (dlib descriptor [128] or None, MediaPipe signals [55] or None) of the rendered
 # avatar (None where dlib / MediaPipe find no face)
@@ -120,6 +124,7 @@ def own_curves(enc: CalibratedEncoder, grid: list[list[float]], found: list[list
     cross_x = np.zeros((*cross_c.shape, len(enc.names)), np.float32)
     for j, m in enumerate(made):
         cross_x[j, :len(m)], cross_x[j, len(m):] = m, m[-1]
+    cross_x[:, :, [n not in CROSS_CORRECTED for n in enc.names]] = 0.0
     return curve_x, curve_y, cross_c, cross_x
 
 

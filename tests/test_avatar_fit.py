@@ -68,11 +68,12 @@ def test_fit_measures_the_avatars_own_costs():
 
 
 def test_fit_makes_the_avatars_own_curves_and_takes_off_cross_talk():
-    """An avatar whose jaw also lowers its smile reading, whose smile moves half as much as its jaw, and whose
-    brows do not move: asked changes show at the expression scale, the jaw's smile is cancelled, the brows
-    are left still."""
+    """An avatar whose jaw also lowers its smile reading and half-closes its eyes, whose smile moves half as
+    much as its jaw, and whose brows do not move: asked changes show at the expression scale, the jaw's smile
+    is cancelled (the smile's cross-talk only: the eyes' is left alone), the brows are left still."""
     enc = load_encoder()
-    measure, shown = expressive_avatar(enc, {"jaw": {"jawOpen": 0.4, "mouthSmileLeft": -0.1, "mouthSmileRight": -0.1},
+    measure, shown = expressive_avatar(enc, {"jaw": {"jawOpen": 0.4, "mouthSmileLeft": -0.1, "mouthSmileRight": -0.1,
+                                                     "eyeBlinkLeft": 0.1, "eyeBlinkRight": 0.1},
                                              "smile": {"mouthSmileLeft": 0.2, "mouthSmileRight": 0.2},
                                              "blink": {"eyeBlinkLeft": 0.5, "eyeBlinkRight": 0.5}})
     fitted = fit_to_avatar(enc, measure)
@@ -88,6 +89,7 @@ def test_fit_makes_the_avatars_own_curves_and_takes_off_cross_talk():
     jaw = change(jawOpen=0.3)
     assert jaw[SIGNAL_INDEX["jawOpen"]] == pytest.approx(0.3 * scale["jaw"], abs=0.01)
     assert abs(jaw[SIGNAL_INDEX["mouthSmileLeft"]]) < 0.01  # the jaw's cross-talk taken off
+    assert jaw[SIGNAL_INDEX["eyeBlinkLeft"]] == pytest.approx(0.1 * 0.3 * scale["jaw"] / 0.4, abs=0.005)  # not here
     fitted.cross_x = fitted.cross_c = None
     assert change(jawOpen=0.3)[SIGNAL_INDEX["mouthSmileLeft"]] < -0.03  # without it the smile would drop
     smile = change(mouthSmileLeft=0.5, mouthSmileRight=0.5)
