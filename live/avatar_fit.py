@@ -117,13 +117,10 @@ def own_curves(enc: CalibratedEncoder, grid: list[list[float]], found: list[list
         pts = sorted([(0.0, np.zeros(len(enc.names)))] + [(c, change / scales) for c, (_, change) in
                                                           zip(g, f, strict=True) if np.all(np.isfinite(change))],
                      key=lambda p: p[0])
-        cs.append(np.array([c for c, _ in pts], np.float32))
-        made.append(np.stack([m for _, m in pts]).astype(np.float32))
+        cs.append(np.array([c for c, _ in pts]))
+        made.append(np.stack([m for _, m in pts]))
     curve_x, curve_y = pad_points(xs, ys)
-    cross_c, _ = pad_points(cs, [np.zeros(len(c)) for c in cs])
-    cross_x = np.zeros((*cross_c.shape, len(enc.names)), np.float32)
-    for j, m in enumerate(made):
-        cross_x[j, :len(m)], cross_x[j, len(m):] = m, m[-1]
+    cross_c, cross_x = pad_points(cs, made)
     cross_x[:, :, [n not in CROSS_CORRECTED for n in enc.names]] = 0.0
     return curve_x, curve_y, cross_c, cross_x
 

@@ -54,10 +54,10 @@ def response_curve(rows: list[dict], budget: float) -> tuple[np.ndarray, np.ndar
 
 
 def pad_points(xs: list[np.ndarray], ys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Piecewise-linear tables of different lengths (x increasing) stacked into [J,P] float32, each padded
-    past its end with flat points, which change nothing under np.interp. A table of one point (0, 0) becomes
-    (0, 0), (1e-3, 0): flat zero."""
+    """Piecewise-linear tables of different lengths (x increasing; y a value [P] or a row [P,J] per point)
+    stacked into [N,P] and [N,P(,J)] float32, each padded past its end with flat points, which change nothing
+    under interpolation. A table of one point (0, 0) becomes (0, 0), (1e-3, 0): flat zero."""
     width = max(len(x) for x in xs + [np.zeros(2)])
     px = np.stack([np.concatenate([x, x[-1] + 1e-3 * np.arange(1, width - len(x) + 1)]) for x in xs])
-    py = np.stack([np.concatenate([y, np.full(width - len(y), y[-1])]) for y in ys])
+    py = np.stack([np.concatenate([y, np.repeat(np.asarray(y)[-1:], width - len(y), axis=0)]) for y in ys])
     return px.astype(np.float32), py.astype(np.float32)
