@@ -80,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frame-budget", type=float,
                    help="identity governor of a calibrated encoder: largest estimated identity distance of a frame "
                         "(default: the encoder's own; explore the identity/expression trade-off with it)")
+    p.add_argument("--pose-share", type=float,
+                   help="largest share of that budget the head pose may take, 0..1 (default: the encoder's own; "
+                        "1 lets a strong nod or turn still every expression)")
     p.add_argument("--json", metavar="PATH")
     p.add_argument("--plot", metavar="PNG", help="per-frame plot of the first identity x clip")
     args = p.parse_args(argv)
@@ -99,6 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     enc = load_encoder(args.encoder, generator_sha256=gen.source_sha256)
     if args.frame_budget is not None and getattr(enc, "frame_budget", None) is not None:
         enc.frame_budget = args.frame_budget
+    if args.pose_share is not None and getattr(enc, "frame_budget", None) is not None:
+        if not 0 < args.pose_share <= 1:
+            p.error(f"--pose-share must be in (0, 1], got {args.pose_share}")
+        enc.pose_share = None if args.pose_share == 1 else args.pose_share
     metric = IdentityMetric(store)
     model = store.resolve("face_landmarker")
     clips = args.clips.split(",") if args.clips else [str(c) for c in sorted(SHARED.glob("*.mp4"))] or [None]
@@ -147,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
                 plot_data = (name, seed, drv, out, dist, args.id_stride)
     result = {"pairs": pairs, "overall": overall(pairs, pooled), "machine": machine_info(),
               "note": "not the published CSIM/FID numbers: dlib descriptor distances and MediaPipe signals on "
-                      "live's own outputs", "encoder": enc.meta.get("kind"), "size": args.size}
+                      "live's own outputs", "encoder": enc.meta.get("kind"), "size": args.size,
+                      "frame_budget": getattr(enc, "frame_budget", None), "pose_share": getattr(enc, "pose_share", None),
+                      "expression_scale": enc.meta.get("expression_scale")}
     print_table(result)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")

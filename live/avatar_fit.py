@@ -10,7 +10,8 @@ at all; on the benchmark's two identities the worst frame reached dlib distance 
 at the calibration's coefficients and the head angles at +-16 degrees, rendered at 256², tracked by
 MediaPipe and described by dlib (~60 renders, ~12 s on 2 cores). From those it makes the avatar's own curves
 (same identity budget and expression scales), the cross-talk the other directions make on the smile (taken
-off what is asked), and the governor's costs. `AvatarFits` caches the result per (encoder, identity),
+off what is asked), its head-angle gains (the yaw and pitch rows are divided by how far this face turns per
+degree asked: 0.73-1.22 on identities 0-3) and the governor's costs. `AvatarFits` caches the result per (encoder, identity),
 so it happens once.
 """
 
@@ -24,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from live.models.curves import MIN_REACH, cost_points, pad_points, response_curve
-from live.models.encoder import POSE_SCALE, SIGNAL_INDEX, CalibratedEncoder, LinearEncoder
+from live.models.encoder import NUM_SIGNALS, POSE_SCALE, SIGNAL_INDEX, CalibratedEncoder, LinearEncoder
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,11 @@ POSE_PROBE = 16.0  # degrees of yaw and pitch the pose cost is measured at (both
 # corners) is the one they move measurably (an opening jaw lowers a smiling face's smile). Correcting the blink
 # and brows too followed tracker noise there (identities 2,3: blink corr 0.82 -> 0.70).
 CROSS_CORRECTED = ("smile",)
-FIT_VERSION = 3  # part of the cache key: bump when fit_to_avatar measures differently
+# Head-angle rows are divided by the avatar's own gain (identities 2 and 3 turned 0.84 degree per degree asked)
+# within this range; a measured gain under POSE_GAIN_TRUSTED is not trusted.
+POSE_GAIN_RANGE = (0.7, 1.4)
+POSE_GAIN_TRUSTED = 0.4
+FIT_VERSION = 4  # part of the cache key: bump when fit_to_avatar measures differently
 
 # offset [1,K,512] float32 -> (dlib descriptor [128] or None, MediaPipe signals [55] or None) of the rendered
 # avatar (None where dlib / MediaPipe find no face)
@@ -63,24 +68,33 @@ def fit_to_avatar(enc: CalibratedEncoder, measure: Measure,
     if neutral is None:
         return None
 
-    def distance_and_change(offset: np.ndarray) -> tuple[float, np.ndarray]:
-        """(identity distance, [J] change of each expression's readout), NaN where not found."""
+    def distance_and_signals(offset: np.ndarray) -> tuple[float, np.ndarray]:
+        """(identity distance, [55] change of the tracked signals), NaN where not found."""
         desc, sig = step(offset)
         dist = float("nan") if desc is None else float(np.linalg.norm(desc - neutral))
-        change = enc.readout @ (sig - neutral_sig) if sig is not None and neutral_sig is not None else \
-            np.full(len(enc.names), np.nan, np.float32)
+        change = sig - neutral_sig if sig is not None and neutral_sig is not None else \
+            np.full(NUM_SIGNALS, np.nan, np.float32)
         return dist, change
+
+    def distance_and_change(offset: np.ndarray) -> tuple[float, np.ndarray]:
+        """(identity distance, [J] change of each expression's readout), NaN where not found."""
+        dist, change = distance_and_signals(offset)
+        return dist, enc.readout @ change
 
     found = [[distance_and_change(c * d) for c in g] for g, d in zip(grid, enc.directions, strict=True)]
     tables = [cost_points(g, [dist for dist, _ in f]) for g, f in zip(grid, found, strict=True)]
-    pose_cost = []
+    matrix, pose_cost, pose_gain = enc.matrix.copy(), [], []
     for j, name in enumerate(("yaw", "pitch")):
-        row = enc.matrix[SIGNAL_INDEX[name]]
-        dist = [distance_and_change(row * (sign * POSE_PROBE / POSE_SCALE))[0] for sign in (1, -1)]
-        dist = [d for d in dist if np.isfinite(d)]
-        pose_cost.append(max(dist) / POSE_PROBE if dist else float(enc.pose_cost[j]))
+        i = SIGNAL_INDEX[name]
+        probes = [(sign, *distance_and_signals(enc.matrix[i] * (sign * POSE_PROBE / POSE_SCALE))) for sign in (1, -1)]
+        dist = [d for _, d, _ in probes if np.isfinite(d)]
+        gain = pose_gain_of([change[i] * POSE_SCALE / (sign * POSE_PROBE) for sign, _, change in probes])
+        matrix[i] /= gain  # asked degrees show as degrees on this avatar
+        pose_gain.append(gain)
+        pose_cost.append(max(dist) / POSE_PROBE / gain if dist else float(enc.pose_cost[j]))
     cost_c, cost_id = pad_points([c for c, _ in tables], [d for _, d in tables])
     fitted = {"version": FIT_VERSION, "pose_cost_per_deg": [round(p, 4) for p in pose_cost],
+              "pose_gain_corrected": [round(g, 3) for g in pose_gain],
               "expression_cost_at_ends": {n: [round(float(d[0]), 3), round(float(d[-1]), 3)]
                                           for n, (_, d) in zip(enc.names, tables, strict=True)}}
     curve_x, curve_y, cross_c, cross_x = enc.curve_x, enc.curve_y, None, None
@@ -97,8 +111,19 @@ def fit_to_avatar(enc: CalibratedEncoder, measure: Measure,
         log.warning("MediaPipe does not find the avatar's neutral face: it is driven by the calibration faces' "
                     "mean response curves")
     meta = {**enc.meta, "fitted_to_avatar": fitted}
-    return CalibratedEncoder(enc.matrix, k, enc.directions, enc.readout, curve_x, curve_y, enc.names, meta,
-                             cost_c, cost_id, np.array(pose_cost, np.float32), enc.frame_budget, cross_c, cross_x)
+    return CalibratedEncoder(matrix, k, enc.directions, enc.readout, curve_x, curve_y, enc.names, meta,
+                             cost_c, cost_id, np.array(pose_cost, np.float32), enc.frame_budget, cross_c, cross_x,
+                             enc.pose_share)
+
+
+def pose_gain_of(gains: list[float]) -> float:
+    """The gain to take off a head-angle row from its measured gains at +-POSE_PROBE (shown / asked degrees):
+    their mean, within POSE_GAIN_RANGE; 1 when MediaPipe lost the head or saw it barely turn (not to be
+    trusted: boosting such a row would spend identity on a turn nobody sees)."""
+    ok = [g for g in gains if np.isfinite(g)]
+    if not ok or np.mean(ok) < POSE_GAIN_TRUSTED:
+        return 1.0
+    return float(np.clip(np.mean(ok), *POSE_GAIN_RANGE))
 
 
 def own_curves(enc: CalibratedEncoder, grid: list[list[float]], found: list[list[tuple[float, np.ndarray]]],

@@ -20,19 +20,24 @@ def linear_avatar(enc, seed: int = 0):
     return lambda offset: (v0 + m @ offset.reshape(-1), None), m
 
 
-def expressive_avatar(enc, gains: dict):
-    """A fake avatar whose tracked signals move linearly with the coefficient along each expression direction:
-    gains {expression: {signal: change per unit coefficient}}; its descriptor as linear_avatar's."""
+def expressive_avatar(enc, gains: dict, turns: dict | None = None):
+    """A fake avatar whose tracked signals move linearly with the coefficient along each expression direction
+    and with the head-angle rows: gains {expression: {signal: change per unit coefficient}}, turns {yaw|pitch:
+    degrees shown per degree asked} (default 0: the head never turns); its descriptor as linear_avatar's."""
     costs, _ = linear_avatar(enc)
-    back = np.linalg.pinv(enc.directions.reshape(len(enc.names), -1).T)  # offset -> coefficients
-    g = np.zeros((len(enc.names), NUM_SIGNALS), np.float32)
+    rows = [enc.matrix[SIGNAL_INDEX[a]] for a in ("yaw", "pitch")]
+    basis = np.concatenate([enc.directions.reshape(len(enc.names), -1), rows])
+    back = np.linalg.pinv(basis.T)  # offset -> coefficients (expressions, then yaw and pitch in signal units)
+    g = np.zeros((len(basis), NUM_SIGNALS), np.float32)
     for name, per in gains.items():
         for sig, v in per.items():
             g[enc.names.index(name), SIGNAL_INDEX[sig]] = v
+    for j, angle in enumerate(("yaw", "pitch")):
+        g[len(enc.names) + j, SIGNAL_INDEX[angle]] = (turns or {}).get(angle, 0.0)
     s0 = np.full(NUM_SIGNALS, 0.1, np.float32)
 
     def shown(coefficients: np.ndarray) -> np.ndarray:
-        return s0 + coefficients @ g
+        return s0 + np.pad(coefficients, (0, len(g) - len(coefficients))) @ g
 
     return lambda offset: (costs(offset)[0], shown(back @ offset.reshape(-1))), shown
 
@@ -96,6 +101,23 @@ def test_fit_makes_the_avatars_own_curves_and_takes_off_cross_talk():
     assert smile[SIGNAL_INDEX["mouthSmileLeft"]] == pytest.approx(0.5 * scale["smile"], abs=0.01)
     assert change(browInnerUp=0.5)[SIGNAL_INDEX["browInnerUp"]] == 0
     assert fitted.coefficients(np.eye(NUM_SIGNALS, dtype=np.float32)[SIGNAL_INDEX["browInnerUp"]])[3] == 0
+
+
+def test_fit_takes_off_the_avatars_own_head_turn_gain():
+    """An avatar that turns 0.8 degree per degree of yaw asked and 1.6 per degree of pitch: its yaw row is
+    divided by 0.8, its pitch row by the largest correction trusted (1.4), and the costs are per degree shown.
+    One whose head does not visibly turn keeps the encoder's rows."""
+    enc = load_encoder()
+    measure, _ = expressive_avatar(enc, {"jaw": {"jawOpen": 0.4}}, turns={"yaw": 0.8, "pitch": 1.6})
+    fitted = fit_to_avatar(enc, measure)
+    assert fitted.meta["fitted_to_avatar"]["pose_gain_corrected"] == [0.8, 1.4]
+    for angle, gain in (("yaw", 0.8), ("pitch", 1.4)):
+        i = SIGNAL_INDEX[angle]
+        assert np.allclose(fitted.matrix[i], enc.matrix[i] / gain, rtol=1e-5)
+    still = fit_to_avatar(enc, expressive_avatar(enc, {"jaw": {"jawOpen": 0.4}}, turns={"yaw": 0.1})[0])
+    assert still.meta["fitted_to_avatar"]["pose_gain_corrected"] == [1.0, 1.0]
+    assert np.array_equal(still.matrix, enc.matrix)
+    assert np.allclose(fitted.pose_cost, still.pose_cost / [0.8, 1.4], rtol=1e-4)
 
 
 def test_no_face_at_neutral_keeps_the_mean_costs(tmp_path, caplog):

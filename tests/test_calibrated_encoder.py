@@ -6,14 +6,15 @@ import numpy as np
 import pytest
 from conftest import run_py
 
+from live.models.curves import response_curve as curve
 from live.models.encoder import (
     CALIBRATED_PATH,
     NUM_SIGNALS,
+    SIGNAL_INDEX,
     CalibratedEncoder,
     LinearEncoder,
     load_encoder,
 )
-from live.models.curves import response_curve as curve
 from live.train.calibrate_encoder import EXPRESSIONS
 
 
@@ -94,6 +95,34 @@ def test_identity_governor_scales_combined_expressions_down():
     turned[52] = 30.0 / 30.0  # ...and a turned head leaves less room for expressions
     enc.frame_budget = budget
     assert np.all(np.abs(enc.coefficients(turned)) <= np.abs(governed) + 1e-6)
+
+
+def test_pose_share_leaves_room_for_expressions_on_a_strong_nod(tmp_path):
+    """A nod that alone would take the whole frame budget: without a pose share the jaw stays shut; with one
+    the nod is scaled down to its share (yaw and pitch alike, roll untouched) and the jaw opens."""
+    enc = load_encoder()
+    d = np.zeros(NUM_SIGNALS, np.float32)
+    d[SIGNAL_INDEX["jawOpen"]] = 0.3
+    nod = 1.2 * enc.frame_budget / float(enc.pose_cost[1])  # degrees of pitch costing 1.2 x the budget
+    d[SIGNAL_INDEX["pitch"]], d[SIGNAL_INDEX["yaw"]], d[SIGNAL_INDEX["roll"]] = nod / 30, 5 / 30, 4 / 30
+    enc.pose_share = None
+    assert np.array_equal(enc.limit_pose(d), d) and enc.coefficients(d)[0] == 0
+    enc.pose_share = 0.7
+    limited = enc.limit_pose(d)
+    angles = limited[[SIGNAL_INDEX["yaw"], SIGNAL_INDEX["pitch"]]] * 30
+    assert float(np.linalg.norm(enc.pose_cost * angles)) == pytest.approx(0.7 * enc.frame_budget, rel=1e-4)
+    assert angles[1] / angles[0] == pytest.approx(nod / 5, rel=1e-4) and limited[SIGNAL_INDEX["roll"]] == d[SIGNAL_INDEX["roll"]]
+    assert enc.coefficients(d)[0] > 0
+    offset = limited @ enc.matrix + np.tensordot(enc.coefficients(d), enc.directions, 1).reshape(-1)
+    assert np.allclose(enc(d).reshape(-1), offset, atol=1e-5)  # the pose offset is the limited one too
+    small = np.zeros(NUM_SIGNALS, np.float32)
+    small[SIGNAL_INDEX["yaw"]] = 3 / 30
+    assert np.array_equal(enc.limit_pose(small), small)  # a pose within its share is left alone
+    enc.save(tmp_path / "e.safetensors", enc.meta)
+    assert CalibratedEncoder.load(tmp_path / "e.safetensors").pose_share == pytest.approx(0.7)
+    with pytest.raises(ValueError, match="pose_share"):
+        CalibratedEncoder(enc.matrix, enc.k, enc.directions, enc.readout, enc.curve_x, enc.curve_y, enc.names,
+                          pose_share=0.5)
 
 
 def test_stage_with_the_calibrated_encoder():

@@ -30,6 +30,7 @@ POSE_SCALE = 30.0  # degrees per unit: head angles enter the signal vector as ya
 SIGNAL_NAMES = (*BLENDSHAPE_NAMES, "yaw", "pitch", "roll")  # the order of the signal vector
 SIGNAL_INDEX = {name: i for i, name in enumerate(SIGNAL_NAMES)}
 NUM_SIGNALS = len(SIGNAL_NAMES)
+POSE_ANGLES = [SIGNAL_INDEX["yaw"], SIGNAL_INDEX["pitch"]]  # the head angles the identity governor costs
 
 
 def signal_vector(blendshapes: np.ndarray, pose: np.ndarray) -> np.ndarray:
@@ -94,6 +95,8 @@ class CalibratedEncoder(LinearEncoder):
     direction at coefficients cost_c (increasing, through 0), pose_cost [2] the distance per degree of yaw
     and pitch; when their sum in quadrature passes frame_budget, every asked expression change is scaled by
     the s < 1 that meets it, so combined expressions cannot take the avatar further from its identity.
+    pose_share (optional, 0..1): the head may take at most this share of frame_budget (yaw and pitch are
+    scaled down beyond it), so a strong nod or turn leaves room for the expressions instead of stilling them.
     Cross-talk (optional, measured on one avatar by live.avatar_fit): cross_c [J,Q] coefficients and cross_x
     [J,Q,J] the change of each expression's asked signal that direction j makes there (e.g. an opening jaw
     reads as less smile on a smiling face); what the other directions make is taken off what is asked.
@@ -103,7 +106,8 @@ class CalibratedEncoder(LinearEncoder):
                  curve_x: np.ndarray, curve_y: np.ndarray, names: list[str], meta: dict | None = None,
                  cost_c: np.ndarray | None = None, cost_id: np.ndarray | None = None,
                  pose_cost: np.ndarray | None = None, frame_budget: float | None = None,
-                 cross_c: np.ndarray | None = None, cross_x: np.ndarray | None = None):
+                 cross_c: np.ndarray | None = None, cross_x: np.ndarray | None = None,
+                 pose_share: float | None = None):
         super().__init__(matrix, k, meta)
         j = len(names)
         if directions.shape != (j, k, 512) or readout.shape != (j, NUM_SIGNALS) or curve_x.shape != curve_y.shape \
@@ -117,14 +121,29 @@ class CalibratedEncoder(LinearEncoder):
         if (cross_c is None) != (cross_x is None) or cross_c is not None and (
                 cross_c.ndim != 2 or cross_c.shape[0] != j or cross_x.shape != (*cross_c.shape, j)):
             raise ValueError(f"cross-talk tables need cross_c [J,Q] and cross_x [J,Q,J] for J={j} expressions")
+        if pose_share is not None and (frame_budget is None or not 0 < pose_share <= 1):
+            raise ValueError(f"pose_share must be in (0, 1] and needs a frame budget, got {pose_share}")
         self.directions, self.readout = directions.astype(np.float32), readout.astype(np.float32)
         self.curve_x, self.curve_y, self.names = curve_x.astype(np.float32), curve_y.astype(np.float32), names
         self.cost_c, self.cost_id, self.pose_cost, self.frame_budget = cost_c, cost_id, pose_cost, frame_budget
-        self.cross_c, self.cross_x = cross_c, cross_x
+        self.cross_c, self.cross_x, self.pose_share = cross_c, cross_x, pose_share
+
+    def limit_pose(self, delta: np.ndarray) -> np.ndarray:
+        """delta [55] with yaw and pitch scaled down to cost at most pose_share of the frame budget."""
+        delta = np.asarray(delta, np.float32)
+        if self.pose_share is None or self.frame_budget is None:
+            return delta
+        cost = float(np.linalg.norm(self.pose_cost * delta[POSE_ANGLES] * POSE_SCALE))
+        cap = self.pose_share * self.frame_budget
+        if cost <= cap:
+            return delta
+        limited = delta.copy()
+        limited[POSE_ANGLES] *= cap / cost
+        return limited
 
     def coefficients(self, delta: np.ndarray) -> np.ndarray:
         """[J] coefficient of each expression direction for a signal change [55], after the governor."""
-        delta = np.asarray(delta, np.float32)
+        delta = self.limit_pose(delta)
         asked = self.readout @ delta
         if self.cross_x is not None:  # two fixed-point steps: ask less of what the other directions show
             shown = asked
@@ -134,7 +153,7 @@ class CalibratedEncoder(LinearEncoder):
         c = self._curves(asked)
         if self.frame_budget is None:
             return c
-        angles = delta[[SIGNAL_INDEX["yaw"], SIGNAL_INDEX["pitch"]]] * POSE_SCALE  # degrees
+        angles = delta[POSE_ANGLES] * POSE_SCALE  # degrees
         pose = float(np.sum((self.pose_cost * angles) ** 2))
         if self._cost(c, pose) <= self.frame_budget:
             return c
@@ -161,6 +180,7 @@ class CalibratedEncoder(LinearEncoder):
         return float(np.sqrt(pose_sq + np.sum(np.square(each))))
 
     def __call__(self, delta: np.ndarray) -> np.ndarray:
+        delta = self.limit_pose(delta)
         pose = super().__call__(delta)
         return pose + np.tensordot(self.coefficients(delta), self.directions, axes=1)[None]
 
@@ -170,6 +190,8 @@ class CalibratedEncoder(LinearEncoder):
         if self.frame_budget is not None:
             t.update(cost_c=self.cost_c, cost_id=self.cost_id, pose_cost=self.pose_cost,
                      frame_budget=np.array([self.frame_budget], np.float32))
+        if self.pose_share is not None:
+            t["pose_share"] = np.array([self.pose_share], np.float32)
         if self.cross_x is not None:
             t.update(cross_c=self.cross_c, cross_x=self.cross_x)
         return t
@@ -182,9 +204,10 @@ class CalibratedEncoder(LinearEncoder):
     def from_tensors(cls, t: dict[str, np.ndarray], meta: dict) -> CalibratedEncoder:
         names = meta.get("expressions") or [f"expression{i}" for i in range(len(t["directions"]))]
         budget = float(t["frame_budget"][0]) if "frame_budget" in t else None
+        share = float(t["pose_share"][0]) if "pose_share" in t else None
         return cls(t["matrix"], int(t["matrix"].shape[1] // 512), t["directions"], t["readout"], t["curve_x"],
                    t["curve_y"], names, meta, t.get("cost_c"), t.get("cost_id"), t.get("pose_cost"), budget,
-                   t.get("cross_c"), t.get("cross_x"))
+                   t.get("cross_c"), t.get("cross_x"), share)
 
 
 def load_encoder(path: Path | None = None, generator_sha256: str | None = None) -> LinearEncoder:
