@@ -155,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     result = {"pairs": pairs, "overall": overall(pairs, pooled), "machine": machine_info(),
               "note": "not the published CSIM/FID numbers: dlib descriptor distances and MediaPipe signals on "
                       "live's own outputs", "encoder": enc.meta.get("kind"), "size": args.size,
-                      "frame_budget": getattr(enc, "frame_budget", None), "pose_share": getattr(enc, "pose_share", None),
+                      "frame_budget": getattr(enc, "frame_budget", None),
+                      "pose_share": getattr(enc, "pose_share", None),
                       "expression_scale": enc.meta.get("expression_scale")}
     print_table(result)
     if args.json:

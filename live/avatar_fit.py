@@ -11,8 +11,8 @@ at the calibration's coefficients and the head angles at +-16 degrees, rendered 
 MediaPipe and described by dlib (~60 renders, ~12 s on 2 cores). From those it makes the avatar's own curves
 (same identity budget and expression scales), the cross-talk the other directions make on the smile (taken
 off what is asked), its head-angle gains (the yaw and pitch rows are divided by how far this face turns per
-degree asked: 0.73-1.22 on identities 0-3) and the governor's costs. `AvatarFits` caches the result per (encoder, identity),
-so it happens once.
+degree asked: 0.73-1.22 on identities 0-3) and the governor's costs. `AvatarFits` caches the result per
+(encoder, identity), so it happens once.
 """
 
 from __future__ import annotations
