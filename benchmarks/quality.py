@@ -86,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", metavar="PATH")
     p.add_argument("--plot", metavar="PNG", help="per-frame plot of the first identity x clip")
     args = p.parse_args(argv)
+    if args.pose_share is not None and not 0 < args.pose_share <= 1:
+        p.error(f"--pose-share must be in (0, 1], got {args.pose_share}")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_grad_enabled(False)
     from live.avatar_fit import fit_encoder
@@ -103,8 +105,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.frame_budget is not None and getattr(enc, "frame_budget", None) is not None:
         enc.frame_budget = args.frame_budget
     if args.pose_share is not None and getattr(enc, "frame_budget", None) is not None:
-        if not 0 < args.pose_share <= 1:
-            p.error(f"--pose-share must be in (0, 1], got {args.pose_share}")
         enc.pose_share = None if args.pose_share == 1 else args.pose_share
     metric = IdentityMetric(store)
     model = store.resolve("face_landmarker")

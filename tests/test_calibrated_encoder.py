@@ -202,6 +202,8 @@ def test_expression_scales_parse_or_say_what_is_wrong():
     (["--identity-refine", "blink"], "--identity-refine: names must be among"),  # a style channel is not refined
     (["--identity-refine", "nose"], "--identity-refine: names must be among"),
     (["--redo", "jaw"], "--redo remakes expressions of an earlier calibration"),
+    (["--pose-share", "1.5"], "--pose-share must be in (0, 1], got 1.5"),
+    (["--pose-share", "0"], "--pose-share must be in (0, 1], got 0.0"),
 ])
 def test_calibration_options_are_checked_before_any_work(args, says, capsys):
     from live.train.calibrate_encoder import main
