@@ -133,7 +133,7 @@ class CalibratedEncoder(LinearEncoder):
         delta = np.asarray(delta, np.float32)
         if self.pose_share is None or self.frame_budget is None:
             return delta
-        cost = float(np.linalg.norm(self.pose_cost * delta[POSE_ANGLES] * POSE_SCALE))
+        cost = float(np.sqrt(self._pose_sq(delta)))
         cap = self.pose_share * self.frame_budget
         if cost <= cap:
             return delta
@@ -143,7 +143,10 @@ class CalibratedEncoder(LinearEncoder):
 
     def coefficients(self, delta: np.ndarray) -> np.ndarray:
         """[J] coefficient of each expression direction for a signal change [55], after the governor."""
-        delta = self.limit_pose(delta)
+        return self._coefficients(self.limit_pose(delta))
+
+    def _coefficients(self, delta: np.ndarray) -> np.ndarray:
+        """coefficients() of a delta whose pose is already limited."""
         asked = self.readout @ delta
         if self.cross_x is not None:  # two fixed-point steps: ask less of what the other directions show
             shown = asked
@@ -153,8 +156,7 @@ class CalibratedEncoder(LinearEncoder):
         c = self._curves(asked)
         if self.frame_budget is None:
             return c
-        angles = delta[POSE_ANGLES] * POSE_SCALE  # degrees
-        pose = float(np.sum((self.pose_cost * angles) ** 2))
+        pose = self._pose_sq(delta)
         if self._cost(c, pose) <= self.frame_budget:
             return c
         lo, hi = 0.0, 1.0  # scale what is asked (not the coefficients: curves can have a dead zone near 0)
@@ -174,6 +176,10 @@ class CalibratedEncoder(LinearEncoder):
                          for a in range(j)])
         return made.sum(0) - np.diag(made)
 
+    def _pose_sq(self, delta: np.ndarray) -> float:
+        """Squared estimated identity distance of the head's yaw and pitch in delta."""
+        return float(np.sum((self.pose_cost * delta[POSE_ANGLES] * POSE_SCALE) ** 2))
+
     def _cost(self, c: np.ndarray, pose_sq: float) -> float:
         """Estimated identity distance of expression coefficients c on top of a pose cost (squared)."""
         each = [np.interp(v, x, y) for v, x, y in zip(c, self.cost_c, self.cost_id, strict=True)]
@@ -182,7 +188,7 @@ class CalibratedEncoder(LinearEncoder):
     def __call__(self, delta: np.ndarray) -> np.ndarray:
         delta = self.limit_pose(delta)
         pose = super().__call__(delta)
-        return pose + np.tensordot(self.coefficients(delta), self.directions, axes=1)[None]
+        return pose + np.tensordot(self._coefficients(delta), self.directions, axes=1)[None]
 
     def tensors(self) -> dict[str, np.ndarray]:
         t = {"matrix": self.matrix, "directions": self.directions, "readout": self.readout,
