@@ -10,7 +10,11 @@ For identity x driving clip (../shared/data/driving/*.mp4 when present, else the
   mouthSmileLeft/Right, browInnerUp) between the driver's relative signals and the avatar's (MediaPipe
   on both, no smoothing), each next to a motionless avatar's (always 0): real clips move little, so an
   absolute error alone proves nothing;
-- per-signal correlation driver <-> avatar, and jitter of the avatar on the driver's stillest second.
+- per-signal correlation driver <-> avatar, and jitter of the avatar on the driver's stillest second;
+- each blendshape's reach bound: the error ratio of an avatar that showed exactly the driver's change, clipped
+  to the range its expression reaches on this avatar within the identity budget (the fitted response curve's
+  ends). What lies between the bound and the ratio is the encoder's to win; the bound itself is the
+  generator's and the identity budget's (e.g. a face that smiles at rest cannot smile much more).
 These are NOT the published CSIM/FID numbers: they are dlib and MediaPipe measurements of this tool's
 own outputs, comparable across versions of live, not with papers.
 """
@@ -35,6 +39,9 @@ log = logging.getLogger("benchmarks.quality")
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "driving"
 BLENDS = ("jawOpen", "eyeBlinkLeft", "eyeBlinkRight", "mouthSmileLeft", "mouthSmileRight", "browInnerUp")
 POSE = ("yaw", "pitch", "roll")
+# The expression each measured blendshape is shown by (the calibrated encoder's directions), for the reach bound.
+SHOWN_BY = {"jawOpen": "jaw", "eyeBlinkLeft": "blink", "eyeBlinkRight": "blink", "mouthSmileLeft": "smile",
+            "mouthSmileRight": "smile", "browInnerUp": "brows"}
 
 
 def signals(face) -> np.ndarray | None:
@@ -109,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     metric = IdentityMetric(store)
     model = store.resolve("face_landmarker")
     clips = args.clips.split(",") if args.clips else [str(c) for c in sorted(SHARED.glob("*.mp4"))] or [None]
-    pairs, pooled = [], {"driver": [], "avatar": [], "driver_yaw": []}
+    pairs, pooled = [], {"driver": [], "avatar": [], "driver_yaw": [], "bound": []}
     plot_data = None
     for clip in clips:
         name, raw_frames = driver_frames(clip, args.max_frames)
@@ -141,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                     dist.append(metric.distance(d, neutral_desc) if d is not None and neutral_desc is not None
                                 else np.nan)
             tracker.close()
-            pairs.append(score(name, seed, drv, out, dist))
+            pairs.append(score(name, seed, drv, out, dist, reach(fitted)))
             log.info("%s x identity %s: %s", name, seed, json.dumps(pairs[-1]["summary"]))
             ok = [i for i in range(len(drv)) if drv[i] is not None and out[i] is not None]
             if ok:
@@ -150,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                 pooled["driver"] += [drv[i] - d0 for i in ok]
                 pooled["avatar"] += [out[i] - o0 for i in ok]
                 pooled["driver_yaw"] += [drv[i][0] for i in ok]  # absolute yaw: the +-25 deg window
+                pooled["bound"] += [clipped(drv[i] - d0, reach(fitted)) for i in ok]
             if plot_data is None:
                 plot_data = (name, seed, drv, out, dist, args.id_stride)
     result = {"pairs": pairs, "overall": overall(pairs, pooled), "machine": machine_info(),
@@ -179,7 +187,25 @@ def _identity(gen, spec: str):
     return enrolled.styles, enrolled.head, enrolled.crop
 
 
-def score(name, seed, drv, out, dist) -> dict:
+def reach(enc) -> dict[str, tuple[float, float]]:
+    """{blendshape: (lowest, highest) change its expression shows on this avatar}: the ends of the (fitted)
+    response curve at the expression's scale; {} for an encoder without curves. A blink's or smile's reach is
+    that of the mean of left and right (its readout)."""
+    if not hasattr(enc, "curve_x"):
+        return {}
+    scales = enc.meta.get("expression_scale", {})
+    ends = {n: (float(x.min()) * scales.get(n, 1.0), float(x.max()) * scales.get(n, 1.0))
+            for n, x in zip(enc.names, enc.curve_x, strict=True)}
+    return {b: ends[e] for b, e in SHOWN_BY.items() if e in ends}
+
+
+def clipped(rel: np.ndarray, ends: dict[str, tuple[float, float]]) -> np.ndarray:
+    """[len(BLENDS)]: the driver's relative blendshapes [9] clipped to the avatar's reach (NaN where unknown)."""
+    return np.array([np.clip(rel[3 + i], *ends[b]) if b in ends else np.nan for i, b in enumerate(BLENDS)],
+                    np.float32)
+
+
+def score(name, seed, drv, out, dist, ends: dict | None = None) -> dict:
     ok = [i for i in range(len(drv)) if drv[i] is not None and out[i] is not None]
     d = np.array([drv[i] for i in ok]) if ok else np.zeros((0, 9))
     o = np.array([out[i] for i in ok]) if ok else np.zeros((0, 9))
@@ -200,6 +226,8 @@ def score(name, seed, drv, out, dist) -> dict:
         corr = float(np.corrcoef(dd, oo)[0, 1]) if dd.std() > 1e-6 and oo.std() > 1e-6 else float("nan")
         err[n] = {"error": round(float(e), 4), "motionless": round(float(base), 4),
                   "ratio": round(float(e / base), 3) if base > 0 else None, "corr": round(corr, 3)}
+        if j >= 3 and n in (ends or {}) and base > 0:
+            err[n]["reach_bound"] = round(float(np.mean(np.abs(dd - np.clip(dd, *ends[n]))) / base), 3)
     res["signals"] = err
     still = stillest(d) if len(d) > 30 else None
     res["jitter_deg"] = round(float(np.mean(np.abs(np.diff(o[still, :3], axis=0)))), 3) if still is not None else None
@@ -238,9 +266,19 @@ def overall(pairs: list[dict], pooled: dict) -> dict:
         res[n] = {"ratio_mean": round(float(np.mean(ratios)), 3) if ratios else None,
                   "ratio_pooled": round(pooled_ratio, 3) if pooled_ratio is not None else None,
                   "corr_pooled": round(corr, 3), "gain_pooled": round(gain, 3)}
+        if j >= 3:
+            res[n]["reach_bound_pooled"] = bound_ratio(d[:, j] if len(d) else d,
+                                                       np.array(pooled["bound"])[:, j - 3] if len(d) else d)
     jit = [p["jitter_deg"] for p in pairs if p["jitter_deg"] is not None]
     res["jitter_deg_mean"] = round(float(np.mean(jit)), 3) if jit else None
     return res
+
+
+def bound_ratio(d: np.ndarray, bound: np.ndarray) -> float | None:
+    """MAE ratio of the clipped driver (the reach bound) over all frames; None where any reach is unknown."""
+    if len(d) == 0 or np.isnan(bound).any() or np.mean(np.abs(d)) == 0:
+        return None
+    return round(float(np.mean(np.abs(d - bound)) / np.mean(np.abs(d))), 3)
 
 
 def print_table(result: dict) -> None:
@@ -250,10 +288,13 @@ def print_table(result: dict) -> None:
           "(dlib, < 0.6 = same person)")
     print("error / motionless avatar's error: 'pooled' over all frames of all pairs, 'mean' of the per-pair ratios "
           "(pairs where the driver hardly moves a signal give large ratios from tracker noise alone)")
-    print(f"{'signal':<17}{'ratio (pooled)':>15}{'ratio (mean)':>14}{'corr (pooled)':>15}{'gain (pooled)':>15}")
+    print("reach bound: the pooled ratio of an avatar showing exactly the driver's change within its expression's "
+          "reach on this avatar (under it is the generator's and the identity budget's, not the encoder's)")
+    print(f"{'signal':<17}{'ratio (pooled)':>15}{'ratio (mean)':>14}{'corr (pooled)':>15}{'gain (pooled)':>15}"
+          f"{'reach bound':>13}")
     for n in POSE + BLENDS:
         print(f"{n:<17}{o[n]['ratio_pooled']!s:>15}{o[n]['ratio_mean']!s:>14}{o[n]['corr_pooled']!s:>15}"
-              f"{o[n]['gain_pooled']!s:>15}")
+              f"{o[n]['gain_pooled']!s:>15}{o[n].get('reach_bound_pooled', '')!s:>13}")
     print(f"jitter on the stillest second: {o['jitter_deg_mean']} deg/frame (avatar head angles)")
 
 

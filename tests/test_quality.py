@@ -1,10 +1,10 @@
 """The identity metric (dlib) on real faces, and benchmarks/quality.py on the scripted sequence."""
 
 import json
+import sys
 
 import numpy as np
 import pytest
-
 from conftest import REPO, run_py
 
 
@@ -41,4 +41,29 @@ print(json.dumps({{"ok": True}}))
     assert pair["identity"]["median"] < 0.6
     assert r["overall"]["yaw"]["corr_pooled"] > 0.8  # the scripted head turn reaches the avatar
     assert all(r["overall"][n]["ratio_pooled"] is not None for n in ("yaw", "jawOpen", "mouthSmileLeft"))
+    for n in ("jawOpen", "eyeBlinkLeft", "mouthSmileLeft"):  # the avatar's reach is known for each expression
+        assert 0 <= r["overall"][n]["reach_bound_pooled"] < 1 and 0 <= pair["signals"][n]["reach_bound"] < 1
     assert png.stat().st_size > 10_000
+
+
+def test_reach_bound_clips_the_driver_to_what_the_avatar_shows():
+    """The bound's parts on the committed encoder: each blendshape's reach is its expression's curve ends at the
+    expression's scale, and the bound is the error of the driver clipped to them."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import quality
+
+    from live.models.encoder import LinearEncoder, load_encoder
+
+    enc = load_encoder()
+    ends = quality.reach(enc)
+    jaw = enc.names.index("jaw")
+    assert ends["jawOpen"] == pytest.approx((0.0, float(enc.curve_x[jaw].max()) * enc.meta["expression_scale"]["jaw"]))
+    assert ends["eyeBlinkLeft"] == ends["eyeBlinkRight"] and set(ends) == set(quality.BLENDS)
+    assert quality.reach(LinearEncoder(np.zeros((55, 512), np.float32), 1)) == {}
+    rel = np.zeros(9, np.float32)
+    rel[3] = 5.0  # jawOpen far past the reach, the rest unknown
+    assert quality.clipped(rel, {"jawOpen": (0.0, 0.3)})[0] == pytest.approx(0.3)
+    assert np.isnan(quality.clipped(rel, {"jawOpen": (0.0, 0.3)})[1:]).all()
+    d = np.array([0.5, -0.2, 0.1])
+    assert quality.bound_ratio(d, np.clip(d, -0.1, 0.3)) == pytest.approx(0.3 / 0.8)
+    assert quality.bound_ratio(d, np.array([0.3, np.nan, 0.1])) is None
