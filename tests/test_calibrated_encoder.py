@@ -97,6 +97,38 @@ def test_identity_governor_scales_combined_expressions_down():
     assert np.all(np.abs(enc.coefficients(turned)) <= np.abs(governed) + 1e-6)
 
 
+def test_identity_governor_gives_up_the_brows_first():
+    """A frame over budget: the brows are scaled down before the jaw is (the jaw keeps all of its ask while
+    dropping the brows suffices); when even no brows leave it over budget, the brows go and the jaw is scaled."""
+    enc = load_encoder()
+    brows, jaw = enc.names.index("brows"), enc.names.index("jaw")
+    d = np.zeros(NUM_SIGNALS, np.float32)
+    d[SIGNAL_INDEX["browInnerUp"]] = float(enc.curve_x[brows, -1])  # brows all the way up
+    budget = enc.frame_budget
+    for asked_jaw in np.linspace(0.05, float(enc.curve_x[jaw, -1]), 12):
+        d[SIGNAL_INDEX["jawOpen"]] = asked_jaw
+        enc.frame_budget = None
+        free = enc.coefficients(d)
+        enc.frame_budget = budget
+        jaw_alone = enc._cost(np.where(np.arange(len(free)) == jaw, free, 0.0), 0.0)
+        if enc._cost(free, 0.0) > budget >= jaw_alone:
+            break
+    else:
+        pytest.fail("no jaw ask is within the budget alone and over it with the brows: the encoder costs changed")
+    governed = enc.coefficients(d)
+    assert governed[jaw] == pytest.approx(free[jaw]) and 0 <= governed[brows] < free[brows]
+    assert enc._cost(governed, 0.0) == pytest.approx(budget, abs=0.01)
+    d[SIGNAL_INDEX["jawOpen"]] = float(enc.curve_x[jaw, -1])  # the jaw wide open and a strong nod:
+    d[SIGNAL_INDEX["pitch"]] = 1.0  # over budget even without the brows
+    enc.frame_budget = None
+    free = enc.coefficients(d)
+    enc.frame_budget = budget
+    nod = enc._pose_sq(enc.limit_pose(d))
+    assert enc._cost(np.where(np.arange(len(free)) == jaw, free, 0.0), nod) > budget
+    governed = enc.coefficients(d)
+    assert governed[brows] == 0 and 0 < governed[jaw] < free[jaw]
+
+
 def test_pose_share_leaves_room_for_expressions_on_a_strong_nod(tmp_path):
     """A nod that alone would take the whole frame budget: without a pose share the jaw stays shut; with one
     the nod is scaled down to its share (yaw and pitch alike, roll untouched) and the jaw opens."""
