@@ -148,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
                     dist.append(metric.distance(d, neutral_desc) if d is not None and neutral_desc is not None
                                 else np.nan)
             tracker.close()
-            pairs.append(score(name, seed, drv, out, dist, reach(fitted)))
+            ends = reach(fitted)
+            pairs.append(score(name, seed, drv, out, dist, ends))
             log.info("%s x identity %s: %s", name, seed, json.dumps(pairs[-1]["summary"]))
             ok = [i for i in range(len(drv)) if drv[i] is not None and out[i] is not None]
             if ok:
@@ -157,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                 pooled["driver"] += [drv[i] - d0 for i in ok]
                 pooled["avatar"] += [out[i] - o0 for i in ok]
                 pooled["driver_yaw"] += [drv[i][0] for i in ok]  # absolute yaw: the +-25 deg window
-                pooled["bound"] += [clipped(drv[i] - d0, reach(fitted)) for i in ok]
+                pooled["bound"] += [clipped(drv[i] - d0, ends) for i in ok]
             if plot_data is None:
                 plot_data = (name, seed, drv, out, dist, args.id_stride)
     result = {"pairs": pairs, "overall": overall(pairs, pooled), "machine": machine_info(),
