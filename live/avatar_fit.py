@@ -25,7 +25,13 @@ from pathlib import Path
 import numpy as np
 
 from live.models.curves import MIN_REACH, cost_points, pad_points, response_curve
-from live.models.encoder import NUM_SIGNALS, POSE_SCALE, SIGNAL_INDEX, CalibratedEncoder, LinearEncoder
+from live.models.encoder import (
+    NUM_SIGNALS,
+    POSE_SCALE,
+    SIGNAL_INDEX,
+    CalibratedEncoder,
+    LinearEncoder,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +45,9 @@ CROSS_CORRECTED = ("smile",)
 POSE_GAIN_RANGE = (0.7, 1.4)
 POSE_GAIN_TRUSTED = 0.4
 FIT_VERSION = 4  # part of the cache key: bump when fit_to_avatar measures differently
+# Fits kept in the cache (~1.1 MB each), the most recently used: older ones (fits for earlier encoder versions,
+# avatars not driven for long) are deleted when a new fit is written; a deleted fit is simply measured again.
+KEEP_FITS = 64
 
 # offset [1,K,512] float32 -> (dlib descriptor [128] or None, MediaPipe signals [55] or None) of the rendered
 # avatar (None where dlib / MediaPipe find no face)
@@ -194,9 +203,15 @@ class AvatarFits:
         path = self.path(enc, identity_key)
         if path.is_file():
             try:
-                return CalibratedEncoder.load(path)
+                fitted = CalibratedEncoder.load(path)
             except (ValueError, OSError) as exc:
                 log.warning("ignoring a damaged avatar fit %s (%s): fitting again", path, exc)
+            else:
+                try:
+                    path.touch()  # used now: the last to be pruned
+                except OSError:
+                    pass  # a read-only cache still serves its fits
+                return fitted
         measure = make_measure()
         try:
             fitted = fit_to_avatar(enc, measure, progress)
@@ -210,7 +225,23 @@ class AvatarFits:
             return enc
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         fitted.save(path, fitted.meta)  # weights written then renamed
+        self.prune()
         return fitted
+
+    def prune(self, keep: int = KEEP_FITS) -> None:
+        """Delete all but the `keep` most recently used fits (weights and their .json)."""
+        def used(p: Path) -> float:
+            try:
+                return p.stat().st_mtime
+            except FileNotFoundError:  # deleted meanwhile (another process pruning)
+                return 0.0
+
+        fits = sorted(self.cache_dir.glob("avatar-*.safetensors"), key=used, reverse=True)
+        for old in fits[keep:]:
+            old.unlink(missing_ok=True)
+            old.with_suffix(".json").unlink(missing_ok=True)
+        if fits[keep:]:
+            log.info("avatar fit cache: %d older fits deleted (%d kept)", len(fits) - keep, keep)
 
 
 def fit_encoder(enc: LinearEncoder, store, generator, identity, tuned_head=None, progress: bool = True) \

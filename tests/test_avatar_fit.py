@@ -148,6 +148,32 @@ def test_fits_are_cached_and_a_damaged_cache_is_fitted_again(tmp_path, caplog):
     assert "damaged" in caplog.text and np.array_equal(redone.cost_id, first.cost_id)
 
 
+def test_the_cache_keeps_the_most_recently_used_fits(tmp_path):
+    """A cache hit marks its fit used; a new fit prunes all but the newest KEEP_FITS (weights and .json)."""
+    import os
+
+    enc = load_encoder()
+    measure, _ = linear_avatar(enc, seed=1)
+    fits = AvatarFits(tmp_path)
+    fits.get(enc, "avatar-a", lambda: measure)
+    kept = fits.path(enc, "avatar-a")
+    os.utime(kept, (1.0, 1.0))  # long unused...
+    fits.get(enc, "avatar-a", lambda: measure)
+    assert kept.stat().st_mtime > 1.0  # ...until driven again
+    old = []
+    for i in range(4):
+        p = tmp_path / f"avatar-old{i}.safetensors"
+        p.write_bytes(b"x")
+        p.with_suffix(".json").write_text("{}")
+        os.utime(p, (10.0 + i, 10.0 + i))
+        old.append(p)
+    (tmp_path / "notes.txt").write_text("not a fit")
+    fits.prune(keep=3)
+    assert kept.is_file() and old[3].is_file() and old[2].is_file()  # the 3 most recently used
+    assert not old[0].exists() and not old[0].with_suffix(".json").exists() and not old[1].exists()
+    assert (tmp_path / "notes.txt").is_file()
+
+
 def test_linear_encoder_has_nothing_to_fit(tmp_path):
     from live.models.encoder import WEIGHTS_PATH
 
