@@ -39,9 +39,6 @@ log = logging.getLogger("benchmarks.quality")
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "driving"
 BLENDS = ("jawOpen", "eyeBlinkLeft", "eyeBlinkRight", "mouthSmileLeft", "mouthSmileRight", "browInnerUp")
 POSE = ("yaw", "pitch", "roll")
-# The expression each measured blendshape is shown by (the calibrated encoder's directions), for the reach bound.
-SHOWN_BY = {"jawOpen": "jaw", "eyeBlinkLeft": "blink", "eyeBlinkRight": "blink", "mouthSmileLeft": "smile",
-            "mouthSmileRight": "smile", "browInnerUp": "brows"}
 
 
 def signals(face) -> np.ndarray | None:
@@ -190,14 +187,16 @@ def _identity(gen, spec: str):
 
 def reach(enc) -> dict[str, tuple[float, float]]:
     """{blendshape: (lowest, highest) change its expression shows on this avatar}: the ends of the (fitted)
-    response curve at the expression's scale; {} for an encoder without curves. A blink's or smile's reach is
-    that of the mean of left and right (its readout)."""
+    response curve at the expression's scale, for each blendshape the expression's readout reads; {} for an
+    encoder without curves. A blink's or smile's reach is that of the mean of left and right (its readout)."""
+    from live.models.encoder import SIGNAL_INDEX
+
     if not hasattr(enc, "curve_x"):
         return {}
     scales = enc.meta.get("expression_scale", {})
-    ends = {n: (float(x.min()) * scales.get(n, 1.0), float(x.max()) * scales.get(n, 1.0))
-            for n, x in zip(enc.names, enc.curve_x, strict=True)}
-    return {b: ends[e] for b, e in SHOWN_BY.items() if e in ends}
+    return {b: (float(x.min()) * scales.get(n, 1.0), float(x.max()) * scales.get(n, 1.0))
+            for n, x, readout in zip(enc.names, enc.curve_x, enc.readout, strict=True)
+            for b in BLENDS if readout[SIGNAL_INDEX[b]] != 0}
 
 
 def clipped(rel: np.ndarray, ends: dict[str, tuple[float, float]]) -> np.ndarray:
@@ -249,7 +248,7 @@ def overall(pairs: list[dict], pooled: dict) -> dict:
     ids = [p["identity"] for p in pairs if p["identity"]]
     res = {"identity_median": round(float(np.median([i["median"] for i in ids])), 3) if ids else None,
            "identity_worst_frame": round(float(max(i["max"] for i in ids)), 3) if ids else None}
-    d, o = np.array(pooled["driver"]), np.array(pooled["avatar"])
+    d, o, bounds = np.array(pooled["driver"]), np.array(pooled["avatar"]), np.array(pooled["bound"])
     within = np.abs(np.array(pooled["driver_yaw"])) <= 25 if len(d) else np.zeros(0, bool)
     for j, n in enumerate(POSE + BLENDS):
         ratios = [p["signals"][n]["ratio"] for p in pairs if p["signals"][n]["ratio"] is not None]
@@ -268,8 +267,7 @@ def overall(pairs: list[dict], pooled: dict) -> dict:
                   "ratio_pooled": round(pooled_ratio, 3) if pooled_ratio is not None else None,
                   "corr_pooled": round(corr, 3), "gain_pooled": round(gain, 3)}
         if j >= 3:
-            res[n]["reach_bound_pooled"] = bound_ratio(d[:, j] if len(d) else d,
-                                                       np.array(pooled["bound"])[:, j - 3] if len(d) else d)
+            res[n]["reach_bound_pooled"] = bound_ratio(d[:, j], bounds[:, j - 3]) if len(d) else None
     jit = [p["jitter_deg"] for p in pairs if p["jitter_deg"] is not None]
     res["jitter_deg_mean"] = round(float(np.mean(jit)), 3) if jit else None
     return res
