@@ -8,10 +8,12 @@ much more, another's jaw stays shut until coefficient 0.7 and then opens fast, a
 at all; on the benchmark's two identities the worst frame reached dlib distance 0.605 under the mean costs,
 0.509 under their own (same budget). `fit_to_avatar` measures the avatar itself: its expression directions
 at the calibration's coefficients and the head angles at +-16 degrees, rendered at 256², tracked by
-MediaPipe and described by dlib (~60 renders, ~12 s on 2 cores). From those it makes the avatar's own curves
-(same identity budget and expression scales), the cross-talk the other directions make on the smile (taken
-off what is asked), its head-angle gains (the yaw and pitch rows are divided by how far this face turns per
-degree asked: 0.73-1.22 on identities 0-3) and the governor's costs. `AvatarFits` caches the result per
+MediaPipe and described by dlib, and the smile again on the jaw opened to 0.5, 1.0 and 1.5 (~105 renders,
+~28 s on 2 cores). From those it makes the avatar's own curves (same identity budget and expression scales),
+the smile's curve at each of those jaw openings (an opening jaw changes a smile's reading, and the two do not
+add up), the cross-talk the blink and brows make on the smile (taken off what is asked), its head-angle gains
+(the yaw and pitch rows are divided by how far this face turns per degree asked: 0.73-1.22 on identities 0-3)
+and the governor's costs. `AvatarFits` caches the result per
 (encoder, identity), so it happens once.
 """
 
@@ -40,11 +42,17 @@ POSE_PROBE = 16.0  # degrees of yaw and pitch the pose cost is measured at (both
 # corners) is the one they move measurably (an opening jaw lowers a smiling face's smile). Correcting the blink
 # and brows too followed tracker noise there (identities 2,3: blink corr 0.82 -> 0.70).
 CROSS_CORRECTED = ("smile",)
+# Expressions whose curve is measured again on top of another's direction at CONDITION_LEVELS (name: the other):
+# the jaw's effect on the smile reading does not add up. On identity 0 (smiling at rest, 0.74) an opening jaw
+# lowered the smile by 0.2 alone; taking that off as cross-talk asked the smile for +0.2, and the smile direction
+# on the open jaw then read +0.2 where the driver did not smile at all (smile coefficient 1.8 for nothing).
+CONDITIONED = {"smile": "jaw"}
+CONDITION_LEVELS = (0.5, 1.0, 1.5)  # coefficients of the other expression (the jaw: 0.5-1.2 when talking)
 # Head-angle rows are divided by the avatar's own gain (identities 2 and 3 turned 0.84 degree per degree asked)
 # within this range; a measured gain under POSE_GAIN_TRUSTED is not trusted.
 POSE_GAIN_RANGE = (0.7, 1.4)
 POSE_GAIN_TRUSTED = 0.4
-FIT_VERSION = 4  # part of the cache key: bump when fit_to_avatar measures differently
+FIT_VERSION = 6  # part of the cache key: bump when fit_to_avatar measures differently
 # Fits kept in the cache (~1.1 MB each), the most recently used: older ones (fits for earlier encoder versions,
 # avatars not driven for long) are deleted when a new fit is written; a deleted fit is simply measured again.
 KEEP_FITS = 64
@@ -63,7 +71,15 @@ def fit_to_avatar(enc: CalibratedEncoder, measure: Measure,
         raise ValueError("this encoder has no identity governor to fit (calibrate it with --frame-budget > 0)")
     k = enc.k
     grid = [[float(c) for c in row if c != 0] for row in enc.cost_c]
-    total, done = 1 + sum(len(g) for g in grid) + 4, 0
+    pairs = [(enc.names.index(j), enc.names.index(i)) for j, i in CONDITIONED.items()
+             if j in enc.names and i in enc.names][:1]  # the encoder takes one conditioned curve
+    neutral, neutral_sig = measure(np.zeros((1, k, 512), np.float32))
+    if neutral is None:
+        return None
+    extra = sum(len(CONDITION_LEVELS) * (len(grid[j]) + 1) for j, _ in pairs) if neutral_sig is not None else 0
+    total, done = 1 + sum(len(g) for g in grid) + 4 + extra, 1
+    if progress:
+        progress(done, total)
 
     def step(offset: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         nonlocal done
@@ -72,10 +88,6 @@ def fit_to_avatar(enc: CalibratedEncoder, measure: Measure,
         if progress:
             progress(done, total)
         return got
-
-    neutral, neutral_sig = step(np.zeros((k, 512)))
-    if neutral is None:
-        return None
 
     def distance_and_signals(offset: np.ndarray) -> tuple[float, np.ndarray]:
         """(identity distance, [55] change of the tracked signals), NaN where not found."""
@@ -106,9 +118,17 @@ def fit_to_avatar(enc: CalibratedEncoder, measure: Measure,
               "pose_gain_corrected": [round(g, 3) for g in pose_gain],
               "expression_cost_at_ends": {n: [round(float(d[0]), 3), round(float(d[-1]), 3)]
                                           for n, (_, d) in zip(enc.names, tables, strict=True)}}
-    curve_x, curve_y, cross_c, cross_x = enc.curve_x, enc.curve_y, None, None
+    curve_x, curve_y, cross_c, cross_x, cond = enc.curve_x, enc.curve_y, None, None, {}
     if neutral_sig is not None:
         curve_x, curve_y, cross_c, cross_x = own_curves(enc, grid, found, tables)
+        for j, i in pairs:
+            changes = [[distance_and_change(enc.directions[i] * level + enc.directions[j] * c)[1][j]
+                        for c in [0.0, *grid[j]]] for level in CONDITION_LEVELS]
+            cond = conditioned_curves(enc, j, grid[j], changes, tables[j], curve_x[j], curve_y[j])
+            if cond:
+                cross_x[i, :, j] = 0.0  # in the conditioned curves now
+                cond["cond_pair"] = (j, i)
+                fitted["conditioned"] = {enc.names[j]: {enc.names[i]: [round(float(c), 3) for c in cond["cond_c"]]}}
         fitted["reach_asked"] = {n: [round(float(x[0]), 3), round(float(x[-1]), 3)]
                                  for n, x in zip(enc.names, curve_x, strict=True)}
         still = [n for n, y in zip(enc.names, curve_y, strict=True) if not np.any(y)]
@@ -122,7 +142,7 @@ def fit_to_avatar(enc: CalibratedEncoder, measure: Measure,
     meta = {**enc.meta, "fitted_to_avatar": fitted}
     return CalibratedEncoder(matrix, k, enc.directions, enc.readout, curve_x, curve_y, enc.names, meta,
                              cost_c, cost_id, np.array(pose_cost, np.float32), enc.frame_budget, cross_c, cross_x,
-                             enc.pose_share)
+                             enc.pose_share, **cond)
 
 
 def pose_gain_of(gains: list[float]) -> float:
@@ -157,6 +177,31 @@ def own_curves(enc: CalibratedEncoder, grid: list[list[float]], found: list[list
     cross_c, cross_x = pad_points(cs, made)
     cross_x[:, :, [n not in CROSS_CORRECTED for n in enc.names]] = 0.0
     return curve_x, curve_y, cross_c, cross_x
+
+
+def conditioned_curves(enc: CalibratedEncoder, j: int, grid: list[float], changes: list[list[float]],
+                       table: tuple[np.ndarray, np.ndarray], x0: np.ndarray, y0: np.ndarray) -> dict:
+    """cond_c/cond_x/cond_y for expression j: its own curve (x0, y0) at level 0, then at each CONDITION_LEVELS
+    the curve of its measured readout changes there (changes[level] at coefficients [0, *grid], against the
+    neutral face), made like its own (identity budget and cost of j alone, expression scale); {} when the
+    tracker lost the face at every level."""
+    budget = float(enc.meta.get("identity_budget", 0.5))
+    scale = float(enc.meta.get("expression_scale", {}).get(enc.names[j], 1.0))
+    tc, td = table
+    levels, xs, ys = [0.0], [x0], [y0]
+    for level, got in zip(CONDITION_LEVELS, changes, strict=True):
+        if not np.isfinite(got[0]):
+            continue
+        rows = [{"c": c, "got": g - got[0], "identity": float(np.interp(c, tc, td))}
+                for c, g in zip(grid, got[1:], strict=True)]
+        x, y = response_curve(rows, budget)
+        levels.append(level)
+        xs.append((x + got[0]) / scale)
+        ys.append(y)
+    if len(levels) == 1:
+        return {}
+    cond_x, cond_y = pad_points(xs, ys)
+    return {"cond_c": np.array(levels, np.float32), "cond_x": cond_x, "cond_y": cond_y}
 
 
 class AvatarMeasure:
@@ -255,7 +300,7 @@ def fit_encoder(enc: LinearEncoder, store, generator, identity, tuned_head=None,
         from live.metrics.identity import IdentityMetric
         from live.synthesis import SynthesisNet
 
-        log.info("fitting the encoder to this avatar (once, ~12 s; cached)")
+        log.info("fitting the encoder to this avatar (once, ~30 s; cached)")
         metric = IdentityMetric(store)
         tracker = FaceTracker(store.resolve("face_landmarker"), num_faces=1, video=False)
         return AvatarMeasure(SynthesisNet(generator, identity, enc.k, 256, tuned_head=tuned_head), tracker, metric)

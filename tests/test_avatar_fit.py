@@ -20,10 +20,12 @@ def linear_avatar(enc, seed: int = 0):
     return lambda offset: (v0 + m @ offset.reshape(-1), None), m
 
 
-def expressive_avatar(enc, gains: dict, turns: dict | None = None):
+def expressive_avatar(enc, gains: dict, turns: dict | None = None, together: dict | None = None):
     """A fake avatar whose tracked signals move linearly with the coefficient along each expression direction
     and with the head-angle rows: gains {expression: {signal: change per unit coefficient}}, turns {yaw|pitch:
-    degrees shown per degree asked} (default 0: the head never turns); its descriptor as linear_avatar's."""
+    degrees shown per degree asked} (default 0: the head never turns), together {(expression, expression):
+    {signal: change per unit of the product of their coefficients}} (effects that do not add up); its
+    descriptor as linear_avatar's."""
     costs, _ = linear_avatar(enc)
     rows = [enc.matrix[SIGNAL_INDEX[a]] for a in ("yaw", "pitch")]
     basis = np.concatenate([enc.directions.reshape(len(enc.names), -1), rows])
@@ -37,7 +39,11 @@ def expressive_avatar(enc, gains: dict, turns: dict | None = None):
     s0 = np.full(NUM_SIGNALS, 0.1, np.float32)
 
     def shown(coefficients: np.ndarray) -> np.ndarray:
-        return s0 + np.pad(coefficients, (0, len(g) - len(coefficients))) @ g
+        out = s0 + np.pad(coefficients, (0, len(g) - len(coefficients))) @ g
+        for (a, b), per in (together or {}).items():
+            for sig, v in per.items():
+                out[SIGNAL_INDEX[sig]] += v * coefficients[enc.names.index(a)] * coefficients[enc.names.index(b)]
+        return out
 
     return lambda offset: (costs(offset)[0], shown(back @ offset.reshape(-1))), shown
 
@@ -95,12 +101,49 @@ def test_fit_makes_the_avatars_own_curves_and_takes_off_cross_talk():
     assert jaw[SIGNAL_INDEX["jawOpen"]] == pytest.approx(0.3 * scale["jaw"], abs=0.01)
     assert abs(jaw[SIGNAL_INDEX["mouthSmileLeft"]]) < 0.01  # the jaw's cross-talk taken off
     assert jaw[SIGNAL_INDEX["eyeBlinkLeft"]] == pytest.approx(0.1 * 0.3 * scale["jaw"] / 0.4, abs=0.005)  # not here
-    fitted.cross_x = fitted.cross_c = None
+    assert fitted.cond_pair == (enc.names.index("smile"), enc.names.index("jaw"))  # the jaw's smile is taken off there
+    fitted.cross_x = fitted.cross_c = fitted.cond_pair = None
     assert change(jawOpen=0.3)[SIGNAL_INDEX["mouthSmileLeft"]] < -0.03  # without it the smile would drop
     smile = change(mouthSmileLeft=0.3, mouthSmileRight=0.3)  # within the half-strength smile's reach (0.4)
     assert smile[SIGNAL_INDEX["mouthSmileLeft"]] == pytest.approx(0.3 * scale["smile"], abs=0.01)
     assert change(browInnerUp=0.5)[SIGNAL_INDEX["browInnerUp"]] == 0
     assert fitted.coefficients(np.eye(NUM_SIGNALS, dtype=np.float32)[SIGNAL_INDEX["browInnerUp"]])[3] == 0
+
+
+def test_fit_follows_a_jaw_and_smile_that_do_not_add_up(monkeypatch):
+    """An avatar whose opening jaw lowers its smile reading by 0.1 per unit, and whose smile direction rises twice
+    as fast on an open jaw (the product term): the smile is measured again on the open jaw, so a jaw alone shows
+    no smile and a smile asked with the jaw open shows as asked. Taking the jaw's smile off as cross-talk alone
+    asks the smile direction for too much there."""
+    enc = load_encoder()
+    smile = {"mouthSmileLeft": 0.1, "mouthSmileRight": 0.1}
+    measure, shown = expressive_avatar(enc, {"jaw": {"jawOpen": 0.4, "mouthSmileLeft": -0.1, "mouthSmileRight": -0.1},
+                                             "smile": smile}, together={("jaw", "smile"): smile})
+    scale = enc.meta["expression_scale"]
+    jaw_open = 0.4 / scale["jaw"]  # asks the jaw direction for coefficient 1.0
+
+    def change(fit, **asked) -> float:
+        delta = np.zeros(NUM_SIGNALS, np.float32)
+        for sig, v in asked.items():
+            delta[SIGNAL_INDEX[sig]] = v
+        return float((shown(fit.coefficients(delta)) - shown(np.zeros(len(enc.names))))[SIGNAL_INDEX["mouthSmileLeft"]])
+
+    fitted = fit_to_avatar(enc, measure)
+    assert fitted.cond_pair == (enc.names.index("smile"), enc.names.index("jaw"))
+    assert fitted.coefficients(np.eye(NUM_SIGNALS, dtype=np.float32)[SIGNAL_INDEX["jawOpen"]] * jaw_open)[0] == \
+        pytest.approx(1.0, abs=0.02)
+    assert change(fitted, jawOpen=jaw_open) == pytest.approx(0.0, abs=0.005)
+    assert change(fitted, jawOpen=jaw_open, mouthSmileLeft=0.15, mouthSmileRight=0.15) == \
+        pytest.approx(0.15 * scale["smile"], abs=0.01)
+    assert change(fitted, mouthSmileLeft=0.1, mouthSmileRight=0.1) == pytest.approx(0.1 * scale["smile"], abs=0.01)
+    saved = fitted.tensors()
+    assert type(fitted).from_tensors(saved, fitted.meta).cond_pair == fitted.cond_pair
+    for bad in ({"cond_c": fitted.cond_c + 0.1}, {"cond_pair": (1, 1)}, {"cond_x": fitted.cond_x[:, ::-1]}):
+        with pytest.raises(ValueError, match="conditioned curve"):
+            type(fitted).from_tensors({**saved, **{k: np.asarray(v) for k, v in bad.items()}}, fitted.meta)
+    monkeypatch.setattr("live.avatar_fit.CONDITIONED", {})
+    additive = fit_to_avatar(enc, measure)
+    assert additive.cond_pair is None and change(additive, jawOpen=jaw_open) > 0.03  # the smile overshoots
 
 
 def test_fit_takes_off_the_avatars_own_head_turn_gain():
@@ -206,6 +249,11 @@ def test_fit_on_a_generated_face(tmp_path):
     assert np.all(fitted.pose_cost > 0.005) and np.all(fitted.pose_cost < 0.1)
     reach = fitted.meta["fitted_to_avatar"]["reach_asked"]  # its own curves: the jaw opens on this face
     assert reach["jaw"][1] > 0.2 and fitted.cross_x.shape == (*fitted.cross_c.shape, len(enc.names))
+    smile, jaw = enc.names.index("smile"), enc.names.index("jaw")  # the smile measured again on the open jaw
+    assert fitted.cond_pair == (smile, jaw) and list(fitted.cond_c) == [0.0, 0.5, 1.0, 1.5]
+    width = fitted.curve_x.shape[1]  # level 0 is the smile's own curve
+    assert np.all(fitted.cross_x[jaw, :, smile] == 0)
+    assert np.array_equal(fitted.cond_x[0, :width], fitted.curve_x[smile])
     assert fitted.meta["fitted_to_avatar"]["pose_cost_per_deg"][0] == pytest.approx(
         float(fitted.pose_cost[0]), abs=1e-4)
 

@@ -70,6 +70,16 @@ def test_curve_drops_a_side_that_only_moves_noise():
     assert list(x) == pytest.approx([0.0, 0.1]) and list(y) == [0.0, 0.5]  # and it stops where it saturates
 
 
+def test_curve_runs_straight_through_a_dead_zone():
+    # A jaw that reads +0.002 at coefficient 0.25 and opens from 0.7 on: a driver's tracker noise must not ask
+    # for a coefficient that the tracker cannot see on the avatar (but dlib can).
+    rows = [{"c": c, "got": g, "identity": i, "faces": 1} for c, g, i in (
+        (0.1, 0.0005, 0.05), (0.25, 0.002, 0.1), (0.45, 0.007, 0.15), (0.7, 0.036, 0.2), (1.0, 0.26, 0.3))]
+    x, y = curve(rows, budget=0.5)
+    assert list(x) == pytest.approx([0.0, 0.036, 0.26]) and list(y) == pytest.approx([0.0, 0.7, 1.0])
+    assert np.interp(0.005, x, y) == pytest.approx(0.7 * 0.005 / 0.036, rel=1e-4)
+
+
 def test_identity_governor_scales_combined_expressions_down():
     enc = load_encoder()
     assert enc.frame_budget is not None

@@ -7,6 +7,11 @@ import numpy as np
 
 MIN_REACH = 0.05  # a side of a curve that cannot move its signal this far is left out (coefficient 0)
 MIN_STEP = 0.01  # a curve stops where a larger coefficient adds less than this (saturated)
+# Coefficients whose tracked change stays under this are not points of a curve: the curve runs straight from
+# (0, 0) to the first coefficient that moves its signal more. Such a dead zone (identity 1's jaw reads +0.002 at
+# coefficient 0.25 and +0.036 at 0.7) made a driver's tracker noise (jawOpen +0.005) ask for coefficient 0.35, which
+# MediaPipe does not see on the mouth but does see elsewhere (identity 1's left eye opens by 0.05) and dlib too.
+DEAD_ZONE = 0.02
 
 
 def cost_points(coefficients: list[float], distances: list[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -24,9 +29,10 @@ def cost_points(coefficients: list[float], distances: list[float]) -> tuple[np.n
 
 def response_curve(rows: list[dict], budget: float) -> tuple[np.ndarray, np.ndarray]:
     """Monotone asked -> coefficient points from response rows ({"c", "got", "identity"} per coefficient):
-    each side stops where the identity distance passes the budget or the signal saturates, and is dropped
-    if it cannot reach MIN_REACH (such a side would spend identity on tracker noise, e.g. a jaw "more closed"
-    than closed). Only (0, 0) is left when neither side reaches."""
+    each side starts at the first coefficient that moves the signal past DEAD_ZONE, stops where the identity
+    distance passes the budget or the signal saturates, and is dropped if it cannot reach MIN_REACH (such a
+    side would spend identity on tracker noise, e.g. a jaw "more closed" than closed). Only (0, 0) is left
+    when neither side reaches."""
     xs, ys = [0.0], [0.0]
     for sign in (1, -1):
         side, best, last = [], 0.0, {"c": 0.0, "got": 0.0, "identity": 0.0}
@@ -41,7 +47,7 @@ def response_curve(rows: list[dict], budget: float) -> tuple[np.ndarray, np.ndar
                     side.append((r["got"], r["c"]))
                 break
             last = r
-            if sign * r["got"] > best + 1e-3:  # keep only points that reach further
+            if sign * r["got"] > max(best + 1e-3, DEAD_ZONE - 1e-6):  # keep only points that reach further
                 if best >= MIN_REACH and sign * r["got"] < best + MIN_STEP:  # saturated
                     break
                 best = sign * r["got"]

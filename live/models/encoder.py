@@ -107,6 +107,10 @@ class CalibratedEncoder(LinearEncoder):
     Cross-talk (optional, measured on one avatar by live.avatar_fit): cross_c [J,Q] coefficients and cross_x
     [J,Q,J] the change of each expression's asked signal that direction j makes there (e.g. an opening jaw
     reads as less smile on a smiling face); what the other directions make is taken off what is asked.
+    Conditioned curve (optional, avatar fit): cond_pair (j, i): expression j's curve is measured at the coefficients
+    cond_c [L] (increasing, from 0) of expression i, cond_x/cond_y [L,P] (row 0: its own curve), and interpolated
+    between them at i's coefficient; the cross-talk of i on j is in those curves, not in cross_x. Effects that do
+    not add up (a smile direction that undoes an opening jaw's lowered smile) are then followed as measured.
     """
 
     def __init__(self, matrix: np.ndarray, k: int, directions: np.ndarray, readout: np.ndarray,
@@ -114,7 +118,8 @@ class CalibratedEncoder(LinearEncoder):
                  cost_c: np.ndarray | None = None, cost_id: np.ndarray | None = None,
                  pose_cost: np.ndarray | None = None, frame_budget: float | None = None,
                  cross_c: np.ndarray | None = None, cross_x: np.ndarray | None = None,
-                 pose_share: float | None = None):
+                 pose_share: float | None = None, cond_pair: tuple[int, int] | None = None,
+                 cond_c: np.ndarray | None = None, cond_x: np.ndarray | None = None, cond_y: np.ndarray | None = None):
         super().__init__(matrix, k, meta)
         j = len(names)
         if directions.shape != (j, k, 512) or readout.shape != (j, NUM_SIGNALS) or curve_x.shape != curve_y.shape \
@@ -130,6 +135,15 @@ class CalibratedEncoder(LinearEncoder):
             raise ValueError(f"cross-talk tables need cross_c [J,Q] and cross_x [J,Q,J] for J={j} expressions")
         if pose_share is not None and (frame_budget is None or not 0 < pose_share <= 1):
             raise ValueError(f"pose_share must be in (0, 1] and needs a frame budget, got {pose_share}")
+        if cond_pair is not None and (cond_c is None or cond_x is None or cond_y is None or cond_c.ndim != 1
+                                      or cond_x.shape != cond_y.shape or cond_x.shape[0] != len(cond_c)
+                                      or cond_c[0] != 0 or np.any(np.diff(cond_c) <= 0)
+                                      or np.any(np.diff(cond_x, axis=1) <= 0) or len(set(cond_pair)) != 2
+                                      or not all(0 <= n < j for n in cond_pair)):
+            raise ValueError("a conditioned curve needs cond_pair (j, i) of two expressions, cond_c [L] increasing "
+                             "from 0 and cond_x/cond_y [L,P] (x increasing)")
+        self.cond_pair = None if cond_pair is None else (int(cond_pair[0]), int(cond_pair[1]))
+        self.cond_c, self.cond_x, self.cond_y = cond_c, cond_x, cond_y
         self.directions, self.readout = directions.astype(np.float32), readout.astype(np.float32)
         self.curve_x, self.curve_y, self.names = curve_x.astype(np.float32), curve_y.astype(np.float32), names
         self.cost_c, self.cost_id, self.pose_cost, self.frame_budget = cost_c, cost_id, pose_cost, frame_budget
@@ -181,8 +195,13 @@ class CalibratedEncoder(LinearEncoder):
         return scaled(lo)
 
     def _curves(self, asked: np.ndarray) -> np.ndarray:
-        return np.array([np.interp(a, x, y) for a, x, y in zip(asked, self.curve_x, self.curve_y, strict=True)],
-                        np.float32)
+        c = np.array([np.interp(a, x, y) for a, x, y in zip(asked, self.curve_x, self.curve_y, strict=True)],
+                     np.float32)
+        if self.cond_pair is not None:
+            j, i = self.cond_pair
+            at = [np.interp(asked[j], x, y) for x, y in zip(self.cond_x, self.cond_y, strict=True)]
+            c[j] = np.interp(c[i], self.cond_c, at)
+        return c
 
     def _cross(self, c: np.ndarray) -> np.ndarray:
         """[J] asked-signal change each expression gets from the other expressions' directions at c."""
@@ -215,6 +234,9 @@ class CalibratedEncoder(LinearEncoder):
             t["pose_share"] = np.array([self.pose_share], np.float32)
         if self.cross_x is not None:
             t.update(cross_c=self.cross_c, cross_x=self.cross_x)
+        if self.cond_pair is not None:
+            t.update(cond_pair=np.array(self.cond_pair, np.int64), cond_c=self.cond_c, cond_x=self.cond_x,
+                     cond_y=self.cond_y)
         return t
 
     @classmethod
@@ -228,7 +250,9 @@ class CalibratedEncoder(LinearEncoder):
         share = float(t["pose_share"][0]) if "pose_share" in t else None
         return cls(t["matrix"], int(t["matrix"].shape[1] // 512), t["directions"], t["readout"], t["curve_x"],
                    t["curve_y"], names, meta, t.get("cost_c"), t.get("cost_id"), t.get("pose_cost"), budget,
-                   t.get("cross_c"), t.get("cross_x"), share)
+                   t.get("cross_c"), t.get("cross_x"), share,
+                   tuple(int(n) for n in t["cond_pair"]) if "cond_pair" in t else None, t.get("cond_c"),
+                   t.get("cond_x"), t.get("cond_y"))
 
 
 def load_encoder(path: Path | None = None, generator_sha256: str | None = None) -> LinearEncoder:

@@ -38,7 +38,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from live.models.curves import MIN_REACH, MIN_STEP, cost_points, pad_points, response_curve
+from live.models.curves import (
+    DEAD_ZONE,
+    MIN_REACH,
+    MIN_STEP,
+    cost_points,
+    pad_points,
+    response_curve,
+)
 from live.models.encoder import (
     CALIBRATED_PATH,
     NUM_SIGNALS,
@@ -434,7 +441,8 @@ def main(argv: list[str] | None = None) -> int:
             "calibration_seeds": found["seeds"],
             "calibration_faces": found["faces"], "identity_budget": args.identity_budget,
             "frame_budget": args.frame_budget or None, "pose_share": pose_share, "expression_scale": scales,
-            "min_reach": MIN_REACH, "min_step": MIN_STEP, "pose": found["pose"], "expressions_measured": report,
+            "min_reach": MIN_REACH, "min_step": MIN_STEP, "dead_zone": DEAD_ZONE,
+            "pose": found["pose"], "expressions_measured": report,
             "seconds": round(time.time() - t0, 1), "recurved_from": args.recurve.name if args.recurve else None,
             "recurved_from_sha256": hashlib.sha256(args.recurve.read_bytes()).hexdigest() if args.recurve else None,
             "redone": sorted(redo) or None, "identity_refined": found["identity_refined"] or None,
