@@ -109,9 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--backend", default="auto",
                        choices=["auto", "torch", "torch-compile", "torch-compile-bf16", "onnxruntime", "openvino",
                                 "tensorrt"],
-                       help="how synthesis runs. auto (default): torch-compile-bf16 on CPUs with native bf16, "
-                            "torch-compile elsewhere when a C++ compiler exists, else torch. The first compile "
-                            "takes ~30 s and is cached; a failed compile falls back to plain torch")
+                       help="how synthesis runs. auto (default): on a CPU, the fastest on this machine of those "
+                            "this install can run (compiled torch f32 and bf16 where a C++ compiler exists, "
+                            "onnxruntime and openvino where installed), timed the first time (~1 min with the "
+                            "compiles) and kept in engines/auto-backend.json; torch-compile on CUDA. A compile is "
+                            "cached after the first; a failed compile falls back to plain torch")
         p.add_argument("--device", default="cpu", help="cpu or cuda")
         p.add_argument("--no-avatar-fit", action="store_true",
                        help="skip fitting the encoder to this avatar (its response curves, their cross-talk, its head "

@@ -115,10 +115,21 @@ def export_onnx(net: SynthesisNet, path: Path) -> Path:
 def make_backend(kind: str, net: SynthesisNet, generator: MobileStyleGAN, identity: torch.Tensor,
                  device: str = "cpu", engines_dir: Path = ENGINES_DIR) -> Backend:
     """A backend of `kind` running `net` (exports ONNX on first use for the ONNX-based kinds)."""
-    if kind == "auto":
-        from live.backends.torch_backend import best_cpu_kind
+    if kind == "auto" and not device.startswith("cuda"):
+        from live.backends.auto import (
+            CHOICES_NAME,
+            cpu_candidates,
+            fastest,
+            machine_key,
+        )
 
-        kind = "torch-compile" if device.startswith("cuda") else best_cpu_kind()
+        kinds = cpu_candidates()
+        shape = f"k{net.k}-s{net.size}" + (_heads_tag() if net.early_exit else "") + ("-tuned" if net.tuned else "")
+        return fastest(kinds, lambda k: make_backend(k, net, generator, identity, device, engines_dir),
+                       {"offset": np.zeros((1, net.k, 512), np.float32)}, engines_dir / CHOICES_NAME,
+                       machine_key(shape, kinds))[1]
+    if kind == "auto":
+        kind = "torch-compile"
         log.info("synthesis backend: %s", kind)
     specs_in = {"offset": TensorSpec((1, net.k, 512))}
     specs_out = {"image": TensorSpec((1, 3, net.size, net.size))}

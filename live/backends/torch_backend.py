@@ -19,17 +19,6 @@ def native_bf16() -> bool:
                 or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
 
 
-def best_cpu_kind() -> str:
-    """The fastest torch variant this machine can run: compiled bf16 on CPUs with native bf16
-    (avx512_bf16 or AMX), compiled f32 where a C++ compiler exists, plain torch otherwise."""
-    import shutil
-
-    has_compiler = any(shutil.which(c) for c in ("g++", "c++", "clang++"))
-    if not has_compiler:
-        return "torch"
-    return "torch-compile-bf16" if native_bf16() else "torch-compile"
-
-
 class TorchBackend:
     name = "torch"
 
