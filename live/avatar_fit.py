@@ -8,12 +8,12 @@ much more, another's jaw stays shut until coefficient 0.7 and then opens fast, a
 at all; on the benchmark's two identities the worst frame reached dlib distance 0.605 under the mean costs,
 0.509 under their own (same budget). `fit_to_avatar` measures the avatar itself: its expression directions
 at the calibration's coefficients and the head angles at +-16 degrees, rendered at 256², tracked by
-MediaPipe and described by dlib, and the smile again on the jaw opened to 0.5, 1.0 and 1.5 (~105 renders,
-~28 s on 2 cores). From those it makes the avatar's own curves (same identity budget and expression scales),
-the smile's curve at each of those jaw openings (an opening jaw changes a smile's reading, and the two do not
-add up), the cross-talk the blink and brows make on the smile (taken off what is asked), its head-angle gains
-(the yaw and pitch rows are divided by how far this face turns per degree asked: 0.73-1.22 on identities 0-3)
-and the governor's costs. `AvatarFits` caches the result per
+MediaPipe and described by dlib, and the smile again (tracked only) on the jaw opened to 0.5, 1.0 and 1.5
+(~105 renders, ~22 s on 2 cores). From those it makes the avatar's own curves (same identity budget and
+expression scales), the smile's curve at each of those jaw openings (an opening jaw changes a smile's
+reading, and the two do not add up), the cross-talk the blink and brows make on the smile (taken off what is
+asked), its head-angle gains (the yaw and pitch rows are divided by how far this face turns per degree asked:
+0.73-1.22 on identities 0-3) and the governor's costs. `AvatarFits` caches the result per
 (encoder, identity), so it happens once.
 """
 
@@ -57,9 +57,10 @@ FIT_VERSION = 6  # part of the cache key: bump when fit_to_avatar measures diffe
 # avatars not driven for long) are deleted when a new fit is written; a deleted fit is simply measured again.
 KEEP_FITS = 64
 
-# offset [1,K,512] float32 -> (dlib descriptor [128] or None, MediaPipe signals [55] or None) of the rendered
-# avatar (None where dlib / MediaPipe find no face)
-Measure = Callable[[np.ndarray], tuple[np.ndarray | None, np.ndarray | None]]
+# (offset [1,K,512] float32, describe) -> (dlib descriptor [128] or None, MediaPipe signals [55] or None) of the
+# rendered avatar (None where dlib / MediaPipe find no face, and the descriptor when describe is False: the
+# conditioned curves need the signals only, and dlib is a fifth of the fit's time)
+Measure = Callable[[np.ndarray, bool], tuple[np.ndarray | None, np.ndarray | None]]
 
 
 def fit_to_avatar(enc: CalibratedEncoder, measure: Measure,
@@ -73,7 +74,7 @@ def fit_to_avatar(enc: CalibratedEncoder, measure: Measure,
     grid = [[float(c) for c in row if c != 0] for row in enc.cost_c]
     pairs = [(enc.names.index(j), enc.names.index(i)) for j, i in CONDITIONED.items()
              if j in enc.names and i in enc.names][:1]  # the encoder takes one conditioned curve
-    neutral, neutral_sig = measure(np.zeros((1, k, 512), np.float32))
+    neutral, neutral_sig = measure(np.zeros((1, k, 512), np.float32), True)
     if neutral is None:
         return None
     extra = sum(len(CONDITION_LEVELS) * (len(grid[j]) + 1) for j, _ in pairs) if neutral_sig is not None else 0
@@ -81,9 +82,9 @@ def fit_to_avatar(enc: CalibratedEncoder, measure: Measure,
     if progress:
         progress(done, total)
 
-    def step(offset: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+    def step(offset: np.ndarray, describe: bool = True) -> tuple[np.ndarray | None, np.ndarray | None]:
         nonlocal done
-        got = measure(offset.reshape(1, k, 512).astype(np.float32))
+        got = measure(offset.reshape(1, k, 512).astype(np.float32), describe)
         done += 1
         if progress:
             progress(done, total)
@@ -96,6 +97,11 @@ def fit_to_avatar(enc: CalibratedEncoder, measure: Measure,
         change = sig - neutral_sig if sig is not None and neutral_sig is not None else \
             np.full(NUM_SIGNALS, np.nan, np.float32)
         return dist, change
+
+    def signal_change(offset: np.ndarray) -> np.ndarray:
+        """[J] change of each expression's readout (no descriptor), NaN where not found."""
+        _, sig = step(offset, describe=False)
+        return enc.readout @ (sig - neutral_sig) if sig is not None else np.full(len(enc.names), np.nan)
 
     def distance_and_change(offset: np.ndarray) -> tuple[float, np.ndarray]:
         """(identity distance, [J] change of each expression's readout), NaN where not found."""
@@ -122,7 +128,7 @@ def fit_to_avatar(enc: CalibratedEncoder, measure: Measure,
     if neutral_sig is not None:
         curve_x, curve_y, cross_c, cross_x = own_curves(enc, grid, found, tables)
         for j, i in pairs:
-            changes = [[distance_and_change(enc.directions[i] * level + enc.directions[j] * c)[1][j]
+            changes = [[signal_change(enc.directions[i] * level + enc.directions[j] * c)[j]
                         for c in [0.0, *grid[j]]] for level in CONDITION_LEVELS]
             cond = conditioned_curves(enc, j, grid[j], changes, tables[j], curve_x[j], curve_y[j])
             if cond:
@@ -210,7 +216,7 @@ class AvatarMeasure:
     def __init__(self, net, tracker, metric):
         self.net, self.tracker, self.metric = net, tracker, metric
 
-    def __call__(self, offset: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+    def __call__(self, offset: np.ndarray, describe: bool = True) -> tuple[np.ndarray | None, np.ndarray | None]:
         import torch
 
         from live.models.encoder import face_signals
@@ -219,7 +225,8 @@ class AvatarMeasure:
         with torch.no_grad():
             rgb = to_uint8(self.net(torch.from_numpy(offset)).numpy())
         faces = self.tracker.detect(rgb, 0.0)
-        return self.metric.descriptor(rgb, upsample=0), face_signals(faces[0]) if faces else None
+        desc = self.metric.descriptor(rgb, upsample=0) if describe else None
+        return desc, face_signals(faces[0]) if faces else None
 
     def close(self) -> None:
         self.tracker.close()
@@ -300,7 +307,7 @@ def fit_encoder(enc: LinearEncoder, store, generator, identity, tuned_head=None,
         from live.metrics.identity import IdentityMetric
         from live.synthesis import SynthesisNet
 
-        log.info("fitting the encoder to this avatar (once, ~30 s; cached)")
+        log.info("fitting the encoder to this avatar (once, ~22 s; cached)")
         metric = IdentityMetric(store)
         tracker = FaceTracker(store.resolve("face_landmarker"), num_faces=1, video=False)
         return AvatarMeasure(SynthesisNet(generator, identity, enc.k, 256, tuned_head=tuned_head), tracker, metric)

@@ -6,7 +6,7 @@ import logging
 import numpy as np
 import pytest
 
-from live.avatar_fit import AvatarFits, fit_to_avatar
+from live.avatar_fit import CONDITION_LEVELS, AvatarFits, fit_to_avatar
 from live.models.curves import cost_points
 from live.models.encoder import NUM_SIGNALS, POSE_SCALE, SIGNAL_INDEX, load_encoder
 
@@ -17,7 +17,7 @@ def linear_avatar(enc, seed: int = 0):
     m = np.random.default_rng(seed).normal(size=(128, enc.k * 512)).astype(np.float32)
     m *= 0.2 / np.median([np.linalg.norm(m @ d.reshape(-1)) for d in enc.directions])  # ~0.2 per unit coefficient
     v0 = np.ones(128, np.float32)
-    return lambda offset: (v0 + m @ offset.reshape(-1), None), m
+    return lambda offset, describe=True: (v0 + m @ offset.reshape(-1) if describe else None, None), m
 
 
 def expressive_avatar(enc, gains: dict, turns: dict | None = None, together: dict | None = None):
@@ -45,7 +45,7 @@ def expressive_avatar(enc, gains: dict, turns: dict | None = None, together: dic
                 out[SIGNAL_INDEX[sig]] += v * coefficients[enc.names.index(a)] * coefficients[enc.names.index(b)]
         return out
 
-    return lambda offset: (costs(offset)[0], shown(back @ offset.reshape(-1))), shown
+    return lambda offset, describe=True: (costs(offset, describe)[0], shown(back @ offset.reshape(-1))), shown
 
 
 def test_cost_points_pass_through_zero_and_never_fall_away_from_it():
@@ -72,7 +72,7 @@ def test_fit_measures_the_avatars_own_costs():
     delta = np.zeros(NUM_SIGNALS, np.float32)
     delta[SIGNAL_INDEX["jawOpen"]], delta[SIGNAL_INDEX["mouthSmileLeft"]] = 0.6, 0.5
     delta[SIGNAL_INDEX["pitch"]] = 12 / POSE_SCALE
-    costly = fit_to_avatar(enc, lambda off: measure(off * 3.0))
+    costly = fit_to_avatar(enc, lambda off, describe: measure(off * 3.0, describe))
     assert costly.cross_x is None  # no face for MediaPipe: the mean curves, no cross-talk
     assert np.all(np.abs(costly.coefficients(delta)) <= np.abs(enc.coefficients(delta)) + 1e-6)
     assert np.abs(costly.coefficients(delta)).sum() < np.abs(fitted.coefficients(delta)).sum()
@@ -128,7 +128,10 @@ def test_fit_follows_a_jaw_and_smile_that_do_not_add_up(monkeypatch):
             delta[SIGNAL_INDEX[sig]] = v
         return float((shown(fit.coefficients(delta)) - shown(np.zeros(len(enc.names))))[SIGNAL_INDEX["mouthSmileLeft"]])
 
-    fitted = fit_to_avatar(enc, measure)
+    described = []
+    fitted = fit_to_avatar(enc, lambda off, describe: described.append(describe) or measure(off, describe))
+    smiles = 1 + int(np.count_nonzero(enc.cost_c[enc.names.index("smile")]))  # on the open jaw: no dlib there
+    assert described.count(False) == len(CONDITION_LEVELS) * smiles
     assert fitted.cond_pair == (enc.names.index("smile"), enc.names.index("jaw"))
     assert fitted.coefficients(np.eye(NUM_SIGNALS, dtype=np.float32)[SIGNAL_INDEX["jawOpen"]] * jaw_open)[0] == \
         pytest.approx(1.0, abs=0.02)
@@ -165,9 +168,9 @@ def test_fit_takes_off_the_avatars_own_head_turn_gain():
 
 def test_no_face_at_neutral_keeps_the_mean_costs(tmp_path, caplog):
     enc = load_encoder()
-    assert fit_to_avatar(enc, lambda off: (None, None)) is None
+    assert fit_to_avatar(enc, lambda off, describe: (None, None)) is None
     with caplog.at_level(logging.WARNING, logger="live.avatar_fit"):
-        assert AvatarFits(tmp_path).get(enc, "faceless", lambda: (lambda off: (None, None))) is enc
+        assert AvatarFits(tmp_path).get(enc, "faceless", lambda: (lambda off, describe: (None, None))) is enc
     assert "mean costs" in caplog.text and not list(tmp_path.iterdir())
 
 
@@ -221,7 +224,7 @@ def test_linear_encoder_has_nothing_to_fit(tmp_path):
     from live.models.encoder import WEIGHTS_PATH
 
     linear = load_encoder(WEIGHTS_PATH)
-    assert AvatarFits(tmp_path).get(linear, "x", lambda: (lambda off: (None, None))) is linear
+    assert AvatarFits(tmp_path).get(linear, "x", lambda: (lambda off, describe: (None, None))) is linear
 
 
 def test_fit_on_a_generated_face(tmp_path):
