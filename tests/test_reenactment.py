@@ -63,7 +63,7 @@ def test_gain_zero_keeps_the_identity():
 
 
 def test_demo_writes_a_video_of_faces(tmp_path, landmarker_path):
-    """The README's main command, with its default backend (auto: compiled on this CPU)."""
+    """The README's main command, with its default backend (auto: the fastest backend timed on this CPU)."""
     out = tmp_path / "demo.mp4"
     r = run_live("demo", "--seed", "2", "--fps", "4", "-o", str(out), timeout=600)
     assert r.returncode == 0, r.stderr
