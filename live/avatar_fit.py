@@ -165,14 +165,11 @@ def own_curves(enc: CalibratedEncoder, grid: list[list[float]], found: list[list
                tables: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, ...]:
     """The avatar's response curves (asked -> coefficient, as the calibration makes them: its identity budget
     and expression scales) and cross-talk tables (coefficient -> [J] asked change) from its measurements."""
-    budget = float(enc.meta.get("identity_budget", 0.5))
     scales = np.array([enc.meta.get("expression_scale", {}).get(n, 1.0) for n in enc.names], np.float32)
     xs, ys, cs, made = [], [], [], []
-    for j, (g, f, (tc, td)) in enumerate(zip(grid, found, tables, strict=True)):
-        rows = [{"c": c, "got": float(change[j]), "identity": float(np.interp(c, tc, td))}
-                for c, (_, change) in zip(g, f, strict=True)]
-        x, y = response_curve(rows, budget)
-        xs.append(x / scales[j])
+    for j, (g, f, table) in enumerate(zip(grid, found, tables, strict=True)):
+        x, y = avatar_curve(enc, j, g, [float(change[j]) for _, change in f], table)
+        xs.append(x)
         ys.append(y)
         pts = sorted([(0.0, np.zeros(len(enc.names)))] + [(c, change / scales) for c, (_, change) in
                                                           zip(g, f, strict=True) if np.all(np.isfinite(change))],
@@ -185,24 +182,31 @@ def own_curves(enc: CalibratedEncoder, grid: list[list[float]], found: list[list
     return curve_x, curve_y, cross_c, cross_x
 
 
+def avatar_curve(enc: CalibratedEncoder, j: int, coefficients: list[float], got: list[float],
+                 table: tuple[np.ndarray, np.ndarray], start: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Expression j's response curve (asked -> coefficient) from its readout `got` at `coefficients` on this
+    avatar, made as the calibration makes it (its identity budget with j's own costs `table`, its expression
+    scale); `start`: the readout where the curve starts (coefficient 0), e.g. on an open jaw."""
+    tc, td = table
+    rows = [{"c": c, "got": g - start, "identity": float(np.interp(c, tc, td))}
+            for c, g in zip(coefficients, got, strict=True)]
+    x, y = response_curve(rows, float(enc.meta.get("identity_budget", 0.5)))
+    return (x + start) / float(enc.meta.get("expression_scale", {}).get(enc.names[j], 1.0)), y
+
+
 def conditioned_curves(enc: CalibratedEncoder, j: int, grid: list[float], changes: list[list[float]],
                        table: tuple[np.ndarray, np.ndarray], x0: np.ndarray, y0: np.ndarray) -> dict:
     """cond_c/cond_x/cond_y for expression j: its own curve (x0, y0) at level 0, then at each CONDITION_LEVELS
     the curve of its measured readout changes there (changes[level] at coefficients [0, *grid], against the
     neutral face), made like its own (identity budget and cost of j alone, expression scale); {} when the
     tracker lost the face at every level."""
-    budget = float(enc.meta.get("identity_budget", 0.5))
-    scale = float(enc.meta.get("expression_scale", {}).get(enc.names[j], 1.0))
-    tc, td = table
     levels, xs, ys = [0.0], [x0], [y0]
     for level, got in zip(CONDITION_LEVELS, changes, strict=True):
         if not np.isfinite(got[0]):
             continue
-        rows = [{"c": c, "got": g - got[0], "identity": float(np.interp(c, tc, td))}
-                for c, g in zip(grid, got[1:], strict=True)]
-        x, y = response_curve(rows, budget)
+        x, y = avatar_curve(enc, j, grid, got[1:], table, start=got[0])
         levels.append(level)
-        xs.append((x + got[0]) / scale)
+        xs.append(x)
         ys.append(y)
     if len(levels) == 1:
         return {}
