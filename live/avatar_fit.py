@@ -52,7 +52,7 @@ CONDITION_LEVELS = (0.5, 1.0, 1.5)  # coefficients of the other expression (the 
 # within this range; a measured gain under POSE_GAIN_TRUSTED is not trusted.
 POSE_GAIN_RANGE = (0.7, 1.4)
 POSE_GAIN_TRUSTED = 0.4
-FIT_VERSION = 6  # part of the cache key: bump when fit_to_avatar measures differently
+FIT_VERSION = 7  # part of the cache key: bump when fit_to_avatar measures differently
 # Fits kept in the cache (~1.1 MB each), the most recently used: older ones (fits for earlier encoder versions,
 # avatars not driven for long) are deleted when a new fit is written; a deleted fit is simply measured again.
 KEEP_FITS = 64

@@ -6,7 +6,10 @@ from __future__ import annotations
 import numpy as np
 
 MIN_REACH = 0.05  # a side of a curve that cannot move its signal this far is left out (coefficient 0)
-MIN_STEP = 0.01  # a curve stops where a larger coefficient adds less than this (saturated)
+# A larger coefficient that adds less than this is a flat step (saturated there): left out of the curve, which goes
+# on to the next coefficient that moves its signal further (identity 3's smile on the open jaw: -0.018 at 1.0,
+# -0.008 at 1.5, +0.031 at 2.0; going on past it: identities 2,3 smile ratio 0.691 -> 0.643, 0,1 unchanged).
+MIN_STEP = 0.01
 # Coefficients whose tracked change stays under this are not points of a curve: the curve runs straight from
 # (0, 0) to the first coefficient that moves its signal more. Such a dead zone (identity 1's jaw reads +0.002 at
 # coefficient 0.25 and +0.036 at 0.7) made a driver's tracker noise (jawOpen +0.005) ask for coefficient 0.35, which
@@ -29,8 +32,8 @@ def cost_points(coefficients: list[float], distances: list[float]) -> tuple[np.n
 
 def response_curve(rows: list[dict], budget: float) -> tuple[np.ndarray, np.ndarray]:
     """Monotone asked -> coefficient points from response rows ({"c", "got", "identity"} per coefficient):
-    each side starts at the first coefficient that moves the signal past DEAD_ZONE, stops where the identity
-    distance passes the budget or the signal saturates, and is dropped if it cannot reach MIN_REACH (such a
+    each side starts at the first coefficient that moves the signal past DEAD_ZONE, leaves out flat steps (under
+    MIN_STEP), stops where the identity distance passes the budget, and is dropped if it cannot reach MIN_REACH (such a
     side would spend identity on tracker noise, e.g. a jaw "more closed" than closed). Only (0, 0) is left
     when neither side reaches."""
     xs, ys = [0.0], [0.0]
@@ -48,8 +51,8 @@ def response_curve(rows: list[dict], budget: float) -> tuple[np.ndarray, np.ndar
                 break
             last = r
             if sign * r["got"] > max(best + 1e-3, DEAD_ZONE - 1e-6):  # keep only points that reach further
-                if best >= MIN_REACH and sign * r["got"] < best + MIN_STEP:  # saturated
-                    break
+                if best >= MIN_REACH and sign * r["got"] < best + MIN_STEP:  # a flat step: look further
+                    continue
                 best = sign * r["got"]
                 side.append((r["got"], r["c"]))
         if best >= MIN_REACH:
