@@ -8,11 +8,11 @@ much more, another's jaw stays shut until coefficient 0.7 and then opens fast, a
 at all; on the benchmark's two identities the worst frame reached dlib distance 0.605 under the mean costs,
 0.509 under their own (same budget). `fit_to_avatar` measures the avatar itself: its expression directions
 at the calibration's coefficients and the head angles at +-16 degrees, rendered at 256², tracked by
-MediaPipe and described by dlib, and the smile again (tracked only) on the jaw opened to 0.5, 1.0 and 1.5
-(~105 renders, ~22 s on 2 cores). From those it makes the avatar's own curves (same identity budget and
-expression scales), the smile's curve at each of those jaw openings (an opening jaw changes a smile's
-reading, and the two do not add up), the cross-talk the blink and brows make on the smile (taken off what is
-asked), its head-angle gains (the yaw and pitch rows are divided by how far this face turns per degree asked:
+MediaPipe and described by dlib, the head angles again at +-8 degrees and the smile on the jaw opened to 0.5,
+1.0 and 1.5 (both tracked only; ~110 renders, ~23 s on 2 cores). From those it makes the avatar's own curves
+(same identity budget and expression scales), the smile's curve at each of those jaw openings (an opening jaw
+changes a smile's reading, and the two do not add up), the cross-talk the blink and brows and the head's yaw
+and pitch make on the smile (taken off what is asked), its head-angle gains (the yaw and pitch rows are divided by how far this face turns per degree asked:
 0.73-1.22 on identities 0-3) and the governor's costs. `AvatarFits` caches the result per
 (encoder, identity), so it happens once.
 """
@@ -38,6 +38,12 @@ from live.models.encoder import (
 log = logging.getLogger(__name__)
 
 POSE_PROBE = 16.0  # degrees of yaw and pitch the pose cost is measured at (both signs)
+# Expressions whose reading the avatar's own head turn changes are asked that much less (measured at +-8 and
+# +-POSE_PROBE degrees): the head rows took identity 0's smile reading 0.52 down at +16 degrees of yaw and 0.59 at
+# +16 of pitch, identities 2 and 3's 0.2-0.36 either way, while the drivers' smiles read -0.0002..+0.004 per degree
+# of their own yaw (the generator's cross-talk, not the tracker's).
+POSE_CROSS_CORRECTED = ("smile",)
+POSE_CROSS_AT = (0.5, 1.0)  # the probes, as shares of POSE_PROBE (the half-way ones are tracked only)
 # Expressions whose cross-talk from the other directions is taken off what is asked: the smile's readout (mouth
 # corners) is the one they move measurably (an opening jaw lowers a smiling face's smile). Correcting the blink
 # and brows too followed tracker noise there (identities 2,3: blink corr 0.82 -> 0.70).
@@ -52,7 +58,7 @@ CONDITION_LEVELS = (0.5, 1.0, 1.5)  # coefficients of the other expression (the 
 # within this range; a measured gain under POSE_GAIN_TRUSTED is not trusted.
 POSE_GAIN_RANGE = (0.7, 1.4)
 POSE_GAIN_TRUSTED = 0.4
-FIT_VERSION = 7  # part of the cache key: bump when fit_to_avatar measures differently
+FIT_VERSION = 8  # part of the cache key: bump when fit_to_avatar measures differently
 # Fits kept in the cache (~1.1 MB each), the most recently used: older ones (fits for earlier encoder versions,
 # avatars not driven for long) are deleted when a new fit is written; a deleted fit is simply measured again.
 KEEP_FITS = 64
@@ -78,6 +84,8 @@ def fit_to_avatar(enc: CalibratedEncoder, measure: Measure,
     if neutral is None:
         return None
     extra = sum(len(CONDITION_LEVELS) * (len(grid[j]) + 1) for j, _ in pairs) if neutral_sig is not None else 0
+    if neutral_sig is not None:
+        extra += 4 * sum(share != 1.0 for share in POSE_CROSS_AT)
     total, done = 1 + sum(len(g) for g in grid) + 4 + extra, 1
     if progress:
         progress(done, total)
@@ -110,7 +118,7 @@ def fit_to_avatar(enc: CalibratedEncoder, measure: Measure,
 
     found = [[distance_and_change(c * d) for c in g] for g, d in zip(grid, enc.directions, strict=True)]
     tables = [cost_points(g, [dist for dist, _ in f]) for g, f in zip(grid, found, strict=True)]
-    matrix, pose_cost, pose_gain = enc.matrix.copy(), [], []
+    matrix, pose_cost, pose_gain, turned = enc.matrix.copy(), [], [], []
     for j, name in enumerate(("yaw", "pitch")):
         i = SIGNAL_INDEX[name]
         probes = [(sign, *distance_and_signals(enc.matrix[i] * (sign * POSE_PROBE / POSE_SCALE))) for sign in (1, -1)]
@@ -119,6 +127,11 @@ def fit_to_avatar(enc: CalibratedEncoder, measure: Measure,
         matrix[i] /= gain  # asked degrees show as degrees on this avatar
         pose_gain.append(gain)
         pose_cost.append(max(dist) / POSE_PROBE / gain if dist else float(enc.pose_cost[j]))
+        if neutral_sig is not None:
+            made = [(sign * POSE_PROBE, enc.readout @ change) for sign, _, change in probes]
+            made += [(d, signal_change(enc.matrix[i] * (d / POSE_SCALE))) for d in
+                     (sign * share * POSE_PROBE for share in POSE_CROSS_AT if share != 1.0 for sign in (1, -1))]
+            turned.append([(d * gain, m) for d, m in made])  # at the degrees asked of the corrected row
     cost_c, cost_id = pad_points([c for c, _ in tables], [d for _, d in tables])
     fitted = {"version": FIT_VERSION, "pose_cost_per_deg": [round(p, 4) for p in pose_cost],
               "pose_gain_corrected": [round(g, 3) for g in pose_gain],
@@ -135,6 +148,11 @@ def fit_to_avatar(enc: CalibratedEncoder, measure: Measure,
                 cross_x[i, :, j] = 0.0  # in the conditioned curves now
                 cond["cond_pair"] = (j, i)
                 fitted["conditioned"] = {enc.names[j]: {enc.names[i]: [round(float(c), 3) for c in cond["cond_c"]]}}
+        cond.update(pose_cross(enc, turned))
+        fitted["pose_cross_at_ends"] = {  # {expression: {angle: [at the lowest, at the highest degrees]}}
+            n: {a: [round(float(y[0, j]), 3), round(float(y[-1, j]), 3)]
+                for a, y in zip(("yaw", "pitch"), cond["pose_cross_y"], strict=True)}
+            for j, n in enumerate(enc.names) if n in POSE_CROSS_CORRECTED}
         fitted["reach_asked"] = {n: [round(float(x[0]), 3), round(float(x[-1]), 3)]
                                  for n, x in zip(enc.names, curve_x, strict=True)}
         still = [n for n, y in zip(enc.names, curve_y, strict=True) if not np.any(y)]
@@ -149,6 +167,23 @@ def fit_to_avatar(enc: CalibratedEncoder, measure: Measure,
     return CalibratedEncoder(matrix, k, enc.directions, enc.readout, curve_x, curve_y, enc.names, meta,
                              cost_c, cost_id, np.array(pose_cost, np.float32), enc.frame_budget, cross_c, cross_x,
                              enc.pose_share, **cond)
+
+
+def pose_cross(enc: CalibratedEncoder, turned: list[list[tuple[float, np.ndarray]]]) -> dict:
+    """pose_cross_x [2,P] / pose_cross_y [2,P,J] from the readout changes [J] measured at degrees asked of the yaw
+    and pitch rows (`turned`, per angle); only POSE_CROSS_CORRECTED expressions' columns are kept, probes where
+    the tracker lost the face are left out."""
+    keep = np.array([n in POSE_CROSS_CORRECTED for n in enc.names])
+    xs, ys = [], []
+    for probes in turned:
+        pts = sorted([(0.0, np.zeros(len(enc.names)))] + [(d, np.where(keep, m, 0.0)) for d, m in probes
+                                                          if np.all(np.isfinite(m))], key=lambda p: p[0])
+        xs.append(np.array([d for d, _ in pts]))
+        ys.append(np.stack([m for _, m in pts]))
+    width = max(len(x) for x in xs)
+    if any(len(x) != width for x in xs):  # the face was lost at some probe: pad the shorter table flat
+        xs, ys = pad_points(xs, ys)
+    return {"pose_cross_x": np.stack(xs).astype(np.float32), "pose_cross_y": np.stack(ys).astype(np.float32)}
 
 
 def pose_gain_of(gains: list[float]) -> float:
@@ -311,7 +346,7 @@ def fit_encoder(enc: LinearEncoder, store, generator, identity, tuned_head=None,
         from live.metrics.identity import IdentityMetric
         from live.synthesis import SynthesisNet
 
-        log.info("fitting the encoder to this avatar (once, ~22 s; cached)")
+        log.info("fitting the encoder to this avatar (once, ~23 s; cached)")
         metric = IdentityMetric(store)
         tracker = FaceTracker(store.resolve("face_landmarker"), num_faces=1, video=False)
         return AvatarMeasure(SynthesisNet(generator, identity, enc.k, 256, tuned_head=tuned_head), tracker, metric)

@@ -6,7 +6,13 @@ import logging
 import numpy as np
 import pytest
 
-from live.avatar_fit import CONDITION_LEVELS, AvatarFits, fit_to_avatar
+from live.avatar_fit import (
+    CONDITION_LEVELS,
+    POSE_CROSS_AT,
+    AvatarFits,
+    fit_to_avatar,
+    pose_cross,
+)
 from live.models.curves import cost_points
 from live.models.encoder import NUM_SIGNALS, POSE_SCALE, SIGNAL_INDEX, load_encoder
 
@@ -20,12 +26,14 @@ def linear_avatar(enc, seed: int = 0):
     return lambda offset, describe=True: (v0 + m @ offset.reshape(-1) if describe else None, None), m
 
 
-def expressive_avatar(enc, gains: dict, turns: dict | None = None, together: dict | None = None):
+def expressive_avatar(enc, gains: dict, turns: dict | None = None, together: dict | None = None,
+                      turn_signals: dict | None = None):
     """A fake avatar whose tracked signals move linearly with the coefficient along each expression direction
     and with the head-angle rows: gains {expression: {signal: change per unit coefficient}}, turns {yaw|pitch:
     degrees shown per degree asked} (default 0: the head never turns), together {(expression, expression):
-    {signal: change per unit of the product of their coefficients}} (effects that do not add up); its
-    descriptor as linear_avatar's."""
+    {signal: change per unit of the product of their coefficients}} (effects that do not add up), turn_signals
+    {yaw|pitch: {signal: change per degree asked}} (what the head rows make besides the turn); its descriptor as
+    linear_avatar's."""
     costs, _ = linear_avatar(enc)
     rows = [enc.matrix[SIGNAL_INDEX[a]] for a in ("yaw", "pitch")]
     basis = np.concatenate([enc.directions.reshape(len(enc.names), -1), rows])
@@ -36,6 +44,8 @@ def expressive_avatar(enc, gains: dict, turns: dict | None = None, together: dic
             g[enc.names.index(name), SIGNAL_INDEX[sig]] = v
     for j, angle in enumerate(("yaw", "pitch")):
         g[len(enc.names) + j, SIGNAL_INDEX[angle]] = (turns or {}).get(angle, 0.0)
+        for sig, v in (turn_signals or {}).get(angle, {}).items():
+            g[len(enc.names) + j, SIGNAL_INDEX[sig]] = v * POSE_SCALE
     s0 = np.full(NUM_SIGNALS, 0.1, np.float32)
 
     def shown(coefficients: np.ndarray) -> np.ndarray:
@@ -131,7 +141,8 @@ def test_fit_follows_a_jaw_and_smile_that_do_not_add_up(monkeypatch):
     described = []
     fitted = fit_to_avatar(enc, lambda off, describe: described.append(describe) or measure(off, describe))
     smiles = 1 + int(np.count_nonzero(enc.cost_c[enc.names.index("smile")]))  # on the open jaw: no dlib there
-    assert described.count(False) == len(CONDITION_LEVELS) * smiles
+    halfway_turns = 4 * sum(share != 1.0 for share in POSE_CROSS_AT)  # the head's cross-talk: tracked only
+    assert described.count(False) == len(CONDITION_LEVELS) * smiles + halfway_turns
     assert fitted.cond_pair == (enc.names.index("smile"), enc.names.index("jaw"))
     assert fitted.coefficients(np.eye(NUM_SIGNALS, dtype=np.float32)[SIGNAL_INDEX["jawOpen"]] * jaw_open)[0] == \
         pytest.approx(1.0, abs=0.02)
@@ -164,6 +175,55 @@ def test_fit_takes_off_the_avatars_own_head_turn_gain():
     assert still.meta["fitted_to_avatar"]["pose_gain_corrected"] == [1.0, 1.0]
     assert np.array_equal(still.matrix, enc.matrix)
     assert np.allclose(fitted.pose_cost, still.pose_cost / [0.8, 1.4], rtol=1e-4)
+
+
+def test_fit_takes_off_what_the_avatars_head_turn_does_to_its_smile():
+    """An avatar whose head rows lower its smile reading by 0.01 per degree of yaw (and turn it 0.8 degree per
+    degree asked) and raise it by 0.005 per degree of pitch: a turn alone shows no smile, a smile asked while
+    turned shows as asked; without the correction the turn's smile shows. The jaw's reading is not corrected."""
+    enc = load_encoder()
+    smile = {"mouthSmileLeft": 0.2, "mouthSmileRight": 0.2}
+    measure, _ = expressive_avatar(
+        enc, {"jaw": {"jawOpen": 0.4}, "smile": smile}, turns={"yaw": 0.8, "pitch": 1.0},
+        turn_signals={"yaw": {"mouthSmileLeft": -0.01, "mouthSmileRight": -0.01, "jawOpen": 0.005},
+                      "pitch": {"mouthSmileLeft": 0.005, "mouthSmileRight": 0.005}})
+    fitted = fit_to_avatar(enc, measure)
+    scale = enc.meta["expression_scale"]
+
+    def change(fit, **asked) -> np.ndarray:
+        """What the avatar's tracked signals show for an asked change, through the whole encoder."""
+        delta = np.zeros(NUM_SIGNALS, np.float32)
+        for sig, v in asked.items():
+            delta[SIGNAL_INDEX[sig]] = v
+        return measure(fit(delta), False)[1] - measure(fit(np.zeros(NUM_SIGNALS, np.float32)), False)[1]
+
+    ends = fitted.meta["fitted_to_avatar"]["pose_cross_at_ends"]["smile"]
+    assert ends["yaw"] == pytest.approx([0.16, -0.16], abs=0.005) and ends["pitch"] == pytest.approx([-0.08, 0.08],
+                                                                                                   abs=0.005)
+    turn = {"yaw": 8 / POSE_SCALE, "pitch": 4 / POSE_SCALE}  # degrees shown: 8 (yaw) and 4 (pitch)
+    assert change(fitted, **turn)[SIGNAL_INDEX["yaw"]] * POSE_SCALE == pytest.approx(8, abs=0.05)
+    assert change(fitted, **turn)[SIGNAL_INDEX["mouthSmileLeft"]] == pytest.approx(0.0, abs=0.005)
+    assert change(fitted, **turn, mouthSmileLeft=0.1, mouthSmileRight=0.1)[SIGNAL_INDEX["mouthSmileLeft"]] == \
+        pytest.approx(0.1 * scale["smile"], abs=0.01)
+    assert change(fitted, **turn)[SIGNAL_INDEX["jawOpen"]] == pytest.approx(0.005 * 10, abs=0.005)  # left alone
+    saved = type(fitted).from_tensors(fitted.tensors(), fitted.meta)
+    assert np.array_equal(saved.pose_cross_y, fitted.pose_cross_y)
+    with pytest.raises(ValueError, match="head-turn cross-talk"):
+        type(fitted).from_tensors({**fitted.tensors(), "pose_cross_x": fitted.pose_cross_x[:, ::-1]}, fitted.meta)
+    fitted.pose_cross_x = fitted.pose_cross_y = None
+    assert change(fitted, **turn)[SIGNAL_INDEX["mouthSmileLeft"]] == pytest.approx(-0.01 * 10 + 0.005 * 4, abs=0.005)
+
+
+def test_head_turn_cross_talk_leaves_out_probes_where_the_face_was_lost():
+    enc = load_encoder()
+    j = len(enc.names)
+    smile = enc.names.index("smile")
+    seen = [(16.0, np.ones(j)), (-16.0, -np.ones(j)), (-8.0, np.full(j, 0.3))]
+    tables = pose_cross(enc, [seen + [(8.0, np.full(j, np.nan))], seen + [(8.0, np.full(j, 0.5))]])
+    assert list(tables["pose_cross_x"][0][:4]) == [-16, -8, 0, 16] and list(tables["pose_cross_x"][1]) == [
+        -16, -8, 0, 8, 16]
+    assert list(tables["pose_cross_y"][0, :4, smile]) == pytest.approx([-1, 0.3, 0, 1])
+    assert not np.any(np.delete(tables["pose_cross_y"], smile, axis=2))  # only the smile is corrected
 
 
 def test_no_face_at_neutral_keeps_the_mean_costs(tmp_path, caplog):
