@@ -12,9 +12,9 @@ MediaPipe and described by dlib, the head angles again at +-8 degrees and the sm
 1.0 and 1.5 (both tracked only; ~110 renders, ~23 s on 2 cores). From those it makes the avatar's own curves
 (same identity budget and expression scales), the smile's curve at each of those jaw openings (an opening jaw
 changes a smile's reading, and the two do not add up), the cross-talk the blink and brows and the head's yaw
-and pitch make on the smile (taken off what is asked), its head-angle gains (the yaw and pitch rows are divided by how far this face turns per degree asked:
-0.73-1.22 on identities 0-3) and the governor's costs. `AvatarFits` caches the result per
-(encoder, identity), so it happens once.
+and pitch make on the smile (taken off what is asked), its head-angle gains (the yaw and pitch rows are
+divided by how far this face turns per degree asked: 0.73-1.22 on identities 0-3) and the governor's costs.
+`AvatarFits` caches the result per (encoder, identity), so it happens once.
 """
 
 from __future__ import annotations

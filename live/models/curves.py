@@ -32,10 +32,10 @@ def cost_points(coefficients: list[float], distances: list[float]) -> tuple[np.n
 
 def response_curve(rows: list[dict], budget: float) -> tuple[np.ndarray, np.ndarray]:
     """Monotone asked -> coefficient points from response rows ({"c", "got", "identity"} per coefficient):
-    each side starts at the first coefficient that moves the signal past DEAD_ZONE, leaves out flat steps (under
-    MIN_STEP), stops where the identity distance passes the budget, and is dropped if it cannot reach MIN_REACH (such a
-    side would spend identity on tracker noise, e.g. a jaw "more closed" than closed). Only (0, 0) is left
-    when neither side reaches."""
+    each side starts at the first coefficient that moves the signal past DEAD_ZONE, leaves out flat steps
+    (under MIN_STEP), stops where the identity distance passes the budget, and is dropped if it cannot reach
+    MIN_REACH (such a side would spend identity on tracker noise, e.g. a jaw "more closed" than closed). Only
+    (0, 0) is left when neither side reaches."""
     xs, ys = [0.0], [0.0]
     for sign in (1, -1):
         side, best, last = [], 0.0, {"c": 0.0, "got": 0.0, "identity": 0.0}

@@ -113,7 +113,7 @@ class CalibratedEncoder(LinearEncoder):
     not add up (a smile direction that undoes an opening jaw's lowered smile) are then followed as measured.
     Head-turn cross-talk (optional, avatar fit): pose_cross_x [2,P] degrees of yaw and pitch asked (increasing,
     through 0), pose_cross_y [2,P,J] the change of each expression's asked signal the head rows make there (a
-    generated face turned 16 degrees can read 0.3 less smile, where a driver's turning reads none); taken off what
+    generated face turned 16 degrees can read 0.2-0.6 less smile, where a driver's turning reads none); taken off what
     is asked, yaw's and pitch's added.
     """
 
