@@ -9,11 +9,12 @@ at all; on the benchmark's two identities the worst frame reached dlib distance 
 0.509 under their own (same budget). `fit_to_avatar` measures the avatar itself: its expression directions
 at the calibration's coefficients and the head angles at +-16 degrees, rendered at 256², tracked by
 MediaPipe and described by dlib, the head angles again at +-8 degrees and the smile on the jaw opened to 0.5,
-1.0 and 1.5 (both tracked only; ~110 renders, ~23 s on 2 cores). From those it makes the avatar's own curves
+1.0 and 1.5 (both tracked only; ~110 renders, ~25 s on 2 cores). From those it makes the avatar's own curves
 (same identity budget and expression scales), the smile's curve at each of those jaw openings (an opening jaw
-changes a smile's reading, and the two do not add up), the cross-talk the blink and brows and the head's yaw
-and pitch make on the smile (taken off what is asked), its head-angle gains (the yaw and pitch rows are
-divided by how far this face turns per degree asked: 0.73-1.22 on identities 0-3) and the governor's costs.
+changes a smile's reading, and the two do not add up), the cross-talk the blink and brows make on the smile
+and the head's yaw and pitch on the smile, blink and jaw (taken off what is asked), its head-angle gains
+(the yaw and pitch rows are divided by how far this face turns per degree asked: 0.73-1.22 on identities
+0-3) and the governor's costs.
 `AvatarFits` caches the result per (encoder, identity), so it happens once.
 """
 
@@ -41,8 +42,11 @@ POSE_PROBE = 16.0  # degrees of yaw and pitch the pose cost is measured at (both
 # Expressions whose reading the avatar's own head turn changes are asked that much less (measured at +-8 and
 # +-POSE_PROBE degrees): the head rows took identity 0's smile reading 0.52 down at +16 degrees of yaw and 0.59 at
 # +16 of pitch, identities 2 and 3's 0.2-0.36 either way, while the drivers' smiles read -0.0002..+0.004 per degree
-# of their own yaw (the generator's cross-talk, not the tracker's).
-POSE_CROSS_CORRECTED = ("smile",)
+# of their own yaw (the generator's cross-talk, not the tracker's); identity 2's blink read +0.10/+0.19 at +8 of
+# yaw, identity 3's -0.11 at -8 of pitch, identity 2's jaw +-0.05-0.07. The blink's and jaw's correction: blinkL
+# ratio 0.625 -> 0.579 (0,1), 0.688 -> 0.649 (2,3), jaw 0.486 -> 0.472 (2,3), smiles 2,3 +0.013. The brows are
+# left out (left still on most avatars, and the first to yield to the identity governor).
+POSE_CROSS_CORRECTED = ("smile", "blink", "jaw")
 POSE_CROSS_AT = (0.5, 1.0)  # the probes, as shares of POSE_PROBE (the half-way ones are tracked only)
 # Expressions whose cross-talk from the other directions is taken off what is asked: the smile's readout (mouth
 # corners) is the one they move measurably (an opening jaw lowers a smiling face's smile). Correcting the blink
@@ -58,7 +62,7 @@ CONDITION_LEVELS = (0.5, 1.0, 1.5)  # coefficients of the other expression (the 
 # within this range; a measured gain under POSE_GAIN_TRUSTED is not trusted.
 POSE_GAIN_RANGE = (0.7, 1.4)
 POSE_GAIN_TRUSTED = 0.4
-FIT_VERSION = 8  # part of the cache key: bump when fit_to_avatar measures differently
+FIT_VERSION = 9  # part of the cache key: bump when fit_to_avatar measures differently
 # Fits kept in the cache (~1.1 MB each), the most recently used: older ones (fits for earlier encoder versions,
 # avatars not driven for long) are deleted when a new fit is written; a deleted fit is simply measured again.
 KEEP_FITS = 64
@@ -172,11 +176,13 @@ def fit_to_avatar(enc: CalibratedEncoder, measure: Measure,
 def pose_cross(enc: CalibratedEncoder, turned: list[list[tuple[float, np.ndarray]]]) -> dict:
     """pose_cross_x [2,P] / pose_cross_y [2,P,J] from the readout changes [J] measured at degrees asked of the yaw
     and pitch rows (`turned`, per angle); only POSE_CROSS_CORRECTED expressions' columns are kept, probes where
-    the tracker lost the face are left out."""
+    the tracker lost the face are left out. Divided by the expression scales (asked changes show at that scale,
+    the turn's own must be cancelled whole), as the expressions' cross-talk is."""
     keep = np.array([n in POSE_CROSS_CORRECTED for n in enc.names])
+    scales = np.array([enc.meta.get("expression_scale", {}).get(n, 1.0) for n in enc.names], np.float32)
     xs, ys = [], []
     for probes in turned:
-        pts = sorted([(0.0, np.zeros(len(enc.names)))] + [(d, np.where(keep, m, 0.0)) for d, m in probes
+        pts = sorted([(0.0, np.zeros(len(enc.names)))] + [(d, np.where(keep, m / scales, 0.0)) for d, m in probes
                                                           if np.all(np.isfinite(m))], key=lambda p: p[0])
         xs.append(np.array([d for d, _ in pts]))
         ys.append(np.stack([m for _, m in pts]))
@@ -346,7 +352,7 @@ def fit_encoder(enc: LinearEncoder, store, generator, identity, tuned_head=None,
         from live.metrics.identity import IdentityMetric
         from live.synthesis import SynthesisNet
 
-        log.info("fitting the encoder to this avatar (once, ~23 s; cached)")
+        log.info("fitting the encoder to this avatar (once, ~25 s; cached)")
         metric = IdentityMetric(store)
         tracker = FaceTracker(store.resolve("face_landmarker"), num_faces=1, video=False)
         return AvatarMeasure(SynthesisNet(generator, identity, enc.k, 256, tuned_head=tuned_head), tracker, metric)

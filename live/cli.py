@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--device", default="cpu", help="cpu or cuda")
         p.add_argument("--no-avatar-fit", action="store_true",
                        help="skip fitting the encoder to this avatar (its response curves, their cross-talk, its head "
-                            "gains and identity costs are measured on the avatar once, ~23 s, and cached; without "
+                            "gains and identity costs are measured on the avatar once, ~25 s, and cached; without "
                             "it the calibration faces' mean curves and costs are used)")
 
     d = sub.add_parser("demo", help="animate a generated face with a scripted sequence (no camera needed)",

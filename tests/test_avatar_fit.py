@@ -9,6 +9,7 @@ import pytest
 from live.avatar_fit import (
     CONDITION_LEVELS,
     POSE_CROSS_AT,
+    POSE_CROSS_CORRECTED,
     AvatarFits,
     fit_to_avatar,
     pose_cross,
@@ -179,13 +180,15 @@ def test_fit_takes_off_the_avatars_own_head_turn_gain():
 
 def test_fit_takes_off_what_the_avatars_head_turn_does_to_its_smile():
     """An avatar whose head rows lower its smile reading by 0.01 per degree of yaw (and turn it 0.8 degree per
-    degree asked) and raise it by 0.005 per degree of pitch: a turn alone shows no smile, a smile asked while
-    turned shows as asked; without the correction the turn's smile shows. The jaw's reading is not corrected."""
+    degree asked), raise it by 0.005 per degree of pitch and open its jaw by 0.005 per degree of yaw: a turn alone
+    shows no smile and no jaw, a smile asked while turned shows as asked; without the correction the turn's smile
+    shows. The brows' reading is not corrected."""
     enc = load_encoder()
     smile = {"mouthSmileLeft": 0.2, "mouthSmileRight": 0.2}
     measure, _ = expressive_avatar(
         enc, {"jaw": {"jawOpen": 0.4}, "smile": smile}, turns={"yaw": 0.8, "pitch": 1.0},
-        turn_signals={"yaw": {"mouthSmileLeft": -0.01, "mouthSmileRight": -0.01, "jawOpen": 0.005},
+        turn_signals={"yaw": {"mouthSmileLeft": -0.01, "mouthSmileRight": -0.01, "jawOpen": 0.005,
+                              "browInnerUp": 0.005},
                       "pitch": {"mouthSmileLeft": 0.005, "mouthSmileRight": 0.005}})
     fitted = fit_to_avatar(enc, measure)
     scale = enc.meta["expression_scale"]
@@ -205,7 +208,8 @@ def test_fit_takes_off_what_the_avatars_head_turn_does_to_its_smile():
     assert change(fitted, **turn)[SIGNAL_INDEX["mouthSmileLeft"]] == pytest.approx(0.0, abs=0.005)
     assert change(fitted, **turn, mouthSmileLeft=0.1, mouthSmileRight=0.1)[SIGNAL_INDEX["mouthSmileLeft"]] == \
         pytest.approx(0.1 * scale["smile"], abs=0.01)
-    assert change(fitted, **turn)[SIGNAL_INDEX["jawOpen"]] == pytest.approx(0.005 * 10, abs=0.005)  # left alone
+    assert change(fitted, **turn)[SIGNAL_INDEX["jawOpen"]] == pytest.approx(0.0, abs=0.005)
+    assert change(fitted, **turn)[SIGNAL_INDEX["browInnerUp"]] == pytest.approx(0.005 * 10, abs=0.005)  # left alone
     saved = type(fitted).from_tensors(fitted.tensors(), fitted.meta)
     assert np.array_equal(saved.pose_cross_y, fitted.pose_cross_y)
     with pytest.raises(ValueError, match="head-turn cross-talk"):
@@ -223,7 +227,8 @@ def test_head_turn_cross_talk_leaves_out_probes_where_the_face_was_lost():
     assert list(tables["pose_cross_x"][0][:4]) == [-16, -8, 0, 16] and list(tables["pose_cross_x"][1]) == [
         -16, -8, 0, 8, 16]
     assert list(tables["pose_cross_y"][0, :4, smile]) == pytest.approx([-1, 0.3, 0, 1])
-    assert not np.any(np.delete(tables["pose_cross_y"], smile, axis=2))  # only the smile is corrected
+    brows = enc.names.index("brows")
+    assert "brows" not in POSE_CROSS_CORRECTED and not np.any(tables["pose_cross_y"][:, :, brows])  # not corrected
 
 
 def test_no_face_at_neutral_keeps_the_mean_costs(tmp_path, caplog):
