@@ -47,7 +47,7 @@ POSE_PROBE = 16.0  # degrees of yaw and pitch the pose cost is measured at (both
 # ratio 0.625 -> 0.579 (0,1), 0.688 -> 0.649 (2,3), jaw 0.486 -> 0.472 (2,3), smiles 2,3 +0.013. The brows are
 # left out (left still on most avatars, and the first to yield to the identity governor).
 POSE_CROSS_CORRECTED = ("smile", "blink", "jaw")
-POSE_CROSS_AT = (0.5, 1.0)  # the probes, as shares of POSE_PROBE (the half-way ones are tracked only)
+POSE_CROSS_HALFWAY = (0.5,)  # probes besides +-POSE_PROBE, as shares of it (tracked only, no dlib)
 # Expressions whose cross-talk from the other directions is taken off what is asked: the smile's readout (mouth
 # corners) is the one they move measurably (an opening jaw lowers a smiling face's smile). Correcting the blink
 # and brows too followed tracker noise there (identities 2,3: blink corr 0.82 -> 0.70).
@@ -89,7 +89,7 @@ def fit_to_avatar(enc: CalibratedEncoder, measure: Measure,
         return None
     extra = sum(len(CONDITION_LEVELS) * (len(grid[j]) + 1) for j, _ in pairs) if neutral_sig is not None else 0
     if neutral_sig is not None:
-        extra += 4 * sum(share != 1.0 for share in POSE_CROSS_AT)
+        extra += 4 * len(POSE_CROSS_HALFWAY)
     total, done = 1 + sum(len(g) for g in grid) + 4 + extra, 1
     if progress:
         progress(done, total)
@@ -134,7 +134,7 @@ def fit_to_avatar(enc: CalibratedEncoder, measure: Measure,
         if neutral_sig is not None:
             made = [(sign * POSE_PROBE, enc.readout @ change) for sign, _, change in probes]
             made += [(d, signal_change(enc.matrix[i] * (d / POSE_SCALE))) for d in
-                     (sign * share * POSE_PROBE for share in POSE_CROSS_AT if share != 1.0 for sign in (1, -1))]
+                     (sign * share * POSE_PROBE for share in POSE_CROSS_HALFWAY for sign in (1, -1))]
             turned.append([(d * gain, m) for d, m in made])  # at the degrees asked of the corrected row
     cost_c, cost_id = pad_points([c for c, _ in tables], [d for _, d in tables])
     fitted = {"version": FIT_VERSION, "pose_cost_per_deg": [round(p, 4) for p in pose_cost],
@@ -179,17 +179,20 @@ def pose_cross(enc: CalibratedEncoder, turned: list[list[tuple[float, np.ndarray
     the tracker lost the face are left out. Divided by the expression scales (asked changes show at that scale,
     the turn's own must be cancelled whole), as the expressions' cross-talk is."""
     keep = np.array([n in POSE_CROSS_CORRECTED for n in enc.names])
-    scales = np.array([enc.meta.get("expression_scale", {}).get(n, 1.0) for n in enc.names], np.float32)
+    scales = expression_scales(enc)
     xs, ys = [], []
     for probes in turned:
         pts = sorted([(0.0, np.zeros(len(enc.names)))] + [(d, np.where(keep, m / scales, 0.0)) for d, m in probes
                                                           if np.all(np.isfinite(m))], key=lambda p: p[0])
         xs.append(np.array([d for d, _ in pts]))
         ys.append(np.stack([m for _, m in pts]))
-    width = max(len(x) for x in xs)
-    if any(len(x) != width for x in xs):  # the face was lost at some probe: pad the shorter table flat
-        xs, ys = pad_points(xs, ys)
-    return {"pose_cross_x": np.stack(xs).astype(np.float32), "pose_cross_y": np.stack(ys).astype(np.float32)}
+    x, y = pad_points(xs, ys)  # where the face was lost at a probe, that angle's table is shorter: padded flat
+    return {"pose_cross_x": x, "pose_cross_y": y}
+
+
+def expression_scales(enc: CalibratedEncoder) -> np.ndarray:
+    """[J] the calibration's expression scale of each expression (asked changes show at that scale)."""
+    return np.array([enc.meta.get("expression_scale", {}).get(n, 1.0) for n in enc.names], np.float32)
 
 
 def pose_gain_of(gains: list[float]) -> float:
@@ -206,7 +209,7 @@ def own_curves(enc: CalibratedEncoder, grid: list[list[float]], found: list[list
                tables: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, ...]:
     """The avatar's response curves (asked -> coefficient, as the calibration makes them: its identity budget
     and expression scales) and cross-talk tables (coefficient -> [J] asked change) from its measurements."""
-    scales = np.array([enc.meta.get("expression_scale", {}).get(n, 1.0) for n in enc.names], np.float32)
+    scales = expression_scales(enc)
     xs, ys, cs, made = [], [], [], []
     for j, (g, f, table) in enumerate(zip(grid, found, tables, strict=True)):
         x, y = avatar_curve(enc, j, g, [float(change[j]) for _, change in f], table)
@@ -232,7 +235,7 @@ def avatar_curve(enc: CalibratedEncoder, j: int, coefficients: list[float], got:
     rows = [{"c": c, "got": g - start, "identity": float(np.interp(c, tc, td))}
             for c, g in zip(coefficients, got, strict=True)]
     x, y = response_curve(rows, float(enc.meta.get("identity_budget", 0.5)))
-    return (x + start) / float(enc.meta.get("expression_scale", {}).get(enc.names[j], 1.0)), y
+    return (x + start) / float(expression_scales(enc)[j]), y
 
 
 def conditioned_curves(enc: CalibratedEncoder, j: int, grid: list[float], changes: list[list[float]],

@@ -8,8 +8,8 @@ import pytest
 
 from live.avatar_fit import (
     CONDITION_LEVELS,
-    POSE_CROSS_AT,
     POSE_CROSS_CORRECTED,
+    POSE_CROSS_HALFWAY,
     AvatarFits,
     fit_to_avatar,
     pose_cross,
@@ -142,7 +142,7 @@ def test_fit_follows_a_jaw_and_smile_that_do_not_add_up(monkeypatch):
     described = []
     fitted = fit_to_avatar(enc, lambda off, describe: described.append(describe) or measure(off, describe))
     smiles = 1 + int(np.count_nonzero(enc.cost_c[enc.names.index("smile")]))  # on the open jaw: no dlib there
-    halfway_turns = 4 * sum(share != 1.0 for share in POSE_CROSS_AT)  # the head's cross-talk: tracked only
+    halfway_turns = 4 * len(POSE_CROSS_HALFWAY)  # the head's cross-talk: tracked only
     assert described.count(False) == len(CONDITION_LEVELS) * smiles + halfway_turns
     assert fitted.cond_pair == (enc.names.index("smile"), enc.names.index("jaw"))
     assert fitted.coefficients(np.eye(NUM_SIGNALS, dtype=np.float32)[SIGNAL_INDEX["jawOpen"]] * jaw_open)[0] == \
