@@ -180,15 +180,16 @@ def test_fit_takes_off_the_avatars_own_head_turn_gain():
 
 def test_fit_takes_off_what_the_avatars_head_turn_does_to_its_smile():
     """An avatar whose head rows lower its smile reading by 0.01 per degree of yaw (and turn it 0.8 degree per
-    degree asked), raise it by 0.005 per degree of pitch and open its jaw by 0.005 per degree of yaw: a turn alone
-    shows no smile and no jaw, a smile asked while turned shows as asked; without the correction the turn's smile
-    shows. The brows' reading is not corrected."""
+    degree asked), raise it by 0.005 per degree of pitch, open its jaw by 0.005 and close its eyes by 0.004 per
+    degree of yaw: a turn alone shows no smile, no jaw and no blink, a smile asked while turned shows as asked;
+    without the correction the turn's smile shows. The brows' reading is not corrected."""
     enc = load_encoder()
     smile = {"mouthSmileLeft": 0.2, "mouthSmileRight": 0.2}
     measure, _ = expressive_avatar(
-        enc, {"jaw": {"jawOpen": 0.4}, "smile": smile}, turns={"yaw": 0.8, "pitch": 1.0},
+        enc, {"jaw": {"jawOpen": 0.4}, "smile": smile, "blink": {"eyeBlinkLeft": 0.3, "eyeBlinkRight": 0.3}},
+        turns={"yaw": 0.8, "pitch": 1.0},
         turn_signals={"yaw": {"mouthSmileLeft": -0.01, "mouthSmileRight": -0.01, "jawOpen": 0.005,
-                              "browInnerUp": 0.005},
+                              "eyeBlinkLeft": 0.004, "eyeBlinkRight": 0.004, "browInnerUp": 0.005},
                       "pitch": {"mouthSmileLeft": 0.005, "mouthSmileRight": 0.005}})
     fitted = fit_to_avatar(enc, measure)
     scale = enc.meta["expression_scale"]
@@ -209,6 +210,7 @@ def test_fit_takes_off_what_the_avatars_head_turn_does_to_its_smile():
     assert change(fitted, **turn, mouthSmileLeft=0.1, mouthSmileRight=0.1)[SIGNAL_INDEX["mouthSmileLeft"]] == \
         pytest.approx(0.1 * scale["smile"], abs=0.01)
     assert change(fitted, **turn)[SIGNAL_INDEX["jawOpen"]] == pytest.approx(0.0, abs=0.005)
+    assert change(fitted, **turn)[SIGNAL_INDEX["eyeBlinkLeft"]] == pytest.approx(0.0, abs=0.005)
     assert change(fitted, **turn)[SIGNAL_INDEX["browInnerUp"]] == pytest.approx(0.005 * 10, abs=0.005)  # left alone
     saved = type(fitted).from_tensors(fitted.tensors(), fitted.meta)
     assert np.array_equal(saved.pose_cross_y, fitted.pose_cross_y)
