@@ -7,7 +7,8 @@
     python benchmarks/fps.py --stages synthesis --backends torch,onnxruntime,openvino --frames 20
 
 Warm-up frames are left out. `--json PATH` writes {"stages": {NAME: {"p50_ms", "p95_ms", "max_ms",
-"frames"}}, "fps", "latency_ms": {"p50", "p95"}, "dropped": {QUEUE: n}, "machine": {...}, "run": {...}};
+"frames"}}, "fps", "latency_ms": {"p50", "p95"}, "dropped": {QUEUE: n}, "paced": {...} (live runs whose first
+stage was held back for a slower one), "machine": {...}, "run": {...}};
 `--json` alone prints it after the table.
 """
 
@@ -58,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=10, help="frames left out of the numbers (default 10)")
     p.add_argument("--realtime", action="store_true",
                    help="pace files to their frame rate and drop late frames, as with a camera")
+    p.add_argument("--no-pace", action="store_true",
+                   help="with --realtime: let the first stage work on every frame it can, even those the slowest "
+                        "stage will drop (the default starts them just in time for it: live/pacing.py)")
     p.add_argument("--loop", action="store_true", help="repeat the input (use with --frames)")
     p.add_argument("--smoothing", type=float, default=1.0, help="tracking One-Euro strength (0 = off)")
     p.add_argument("--max-side", type=int, default=640, help="tracking input's longest side")
@@ -99,17 +103,19 @@ def main(argv: list[str] | None = None) -> int:
             source = open_capture(spec, realtime=args.realtime, loop=args.loop, max_frames=frames)
             stages = [build_stage(name, cfg, store) for name in names]
             lossless = not (args.realtime or source.kind == "camera")
-            result = Pipeline(source, stages + [NullSink()], lossless=lossless, warmup=args.warmup).run()
+            result = Pipeline(source, stages + [NullSink()], lossless=lossless, warmup=args.warmup,
+                              pace=not (lossless or args.no_pace)).run()
             run = result.summary
             summary["stages"].update(run["stages"])
-            for key in ("fps", "latency_ms", "dropped"):
-                summary.setdefault(key, run[key])  # top level: the first run
+            shown = {k: run[k] for k in ("fps", "latency_ms", "dropped", "paced") if k in run}
+            for key, value in shown.items():
+                summary.setdefault(key, value)  # top level: the first run
             if backend:
-                summary["per_backend"][backend] = {k: run[k] for k in ("fps", "latency_ms", "dropped")}
+                summary["per_backend"][backend] = shown
     summary["machine"] = machine_info()
     summary["run"] = {"input": args.input or "generated astronaut clip", "frames": result.frames,
                       "warmup": args.warmup, "mode": "lossless" if lossless else "realtime (drop oldest)",
-                      "source_fps": source.fps, "stages": names, "backends": [b for b in backends if b],
+                      "source_fps": source.fps, "paced": not (lossless or args.no_pace), "stages": names, "backends": [b for b in backends if b],
                       "size": args.size, "k": args.k}
     print(format_summary(summary))
     if args.json == "-":

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from live.frames import END, Frame
+from live.pacing import Pacer
 from live.queues import LatestQueue
 from live.stage import Source, SourceWorker, Stage, StageError, StageWorker, Worker
 from live.stats import Stats
@@ -36,11 +37,14 @@ class RunResult:
 
 class Pipeline:
     def __init__(self, source: Source, stages: Sequence[Stage], *, lossless: bool = False, queue_size: int = 1,
-                 warmup: int = 0, on_frame: Callable[[Frame], None] | None = None, join_timeout_s: float = 10.0):
+                 warmup: int = 0, on_frame: Callable[[Frame], None] | None = None, join_timeout_s: float = 10.0,
+                 pace: bool | None = None):
         # source: where frames come from; stages: run in order, the last one is the sink;
         # lossless: queues block instead of dropping (offline files); queue_size: items per queue;
         # warmup: frames left out of the stats; on_frame: called with every frame that reached the end
-        # (on the last stage's thread: keep it short); join_timeout_s: how long stop waits per thread.
+        # (on the last stage's thread: keep it short); join_timeout_s: how long stop waits per thread;
+        # pace: start the first stage's frames just in time for the slowest stage (live/pacing.py); default:
+        # on in a live pipeline, off in a lossless one.
         if not stages:
             raise ValueError("a pipeline needs at least one stage after the source")
         self.source = source
@@ -56,12 +60,18 @@ class Pipeline:
         self.queues = [LatestQueue(f"{a}->{b}", maxsize=queue_size, lossless=lossless)
                        for a, b in zip(names, names[1:])]
         self._workers: list[Worker] = []
+        self.pacer = Pacer(len(self.stages)) if (not lossless if pace is None else pace) else None
 
     def dropped(self) -> dict[str, int]:
         return {q.name: q.dropped for q in self.queues}
 
     def summary(self) -> dict:
-        return self.stats.summary(self.dropped())
+        summary = self.stats.summary(self.dropped())
+        slowest = self.pacer.slowest() if self.pacer is not None else None
+        if slowest:  # 0 (the first stage is the slowest) or None: nothing was paced
+            summary["paced"] = {"stage": self.stages[0].name, "by": self.stages[slowest].name,
+                                "held_s": round(self.pacer.waited_s, 2)}
+        return summary
 
     def _deliver(self, frame: Frame) -> None:
         self.stats.record(frame)
@@ -90,7 +100,8 @@ class Pipeline:
             last = i == len(self.stages) - 1
             deliver = self._deliver if last else self.queues[i + 1].put
             finish = self._end_of_input if last else (lambda q=self.queues[i + 1]: q.put(END, force=True))
-            workers.append(StageWorker(stage, self.queues[i], deliver, self._on_error, self._stop, finish))
+            workers.append(StageWorker(stage, self.queues[i], deliver, self._on_error, self._stop, finish,
+                                       self.pacer, i))
         source = SourceWorker(self.source, self.queues[0], [w.ready for w in workers], self._on_error, self._stop)
         return [source] + workers
 

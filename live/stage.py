@@ -8,6 +8,7 @@ import time
 from typing import Callable, Protocol, runtime_checkable
 
 from live.frames import END, Frame
+from live.pacing import Pacer
 from live.queues import LatestQueue, QueueClosed
 
 log = logging.getLogger(__name__)
@@ -84,20 +85,27 @@ class Worker(threading.Thread):
 
 class StageWorker(Worker):
     def __init__(self, stage: Stage, inq: LatestQueue, deliver: Callable[[Frame], None],
-                 on_error: Callable[[StageError], None], stop: threading.Event, finish: Callable[[], None]):
+                 on_error: Callable[[StageError], None], stop: threading.Event, finish: Callable[[], None],
+                 pacer: Pacer | None = None, index: int = 0):
         # deliver: where processed frames go (the next queue's put, or the pipeline's sink accounting);
-        # finish: called once when END arrives (forward the end of stream).
+        # finish: called once when END arrives (forward the end of stream);
+        # pacer: the live pipeline's Pacer (None: unpaced); index: this stage's place in the chain, from 0.
         super().__init__(stage.name, on_error, stop)
         self.stage = stage
         self.inq = inq
         self.deliver = deliver
         self.finish = finish
+        self.pacer = pacer
+        self.index = index
 
     def loop(self) -> None:
         try:
             self.stage.start()
             self.ready.set()
+            paced = self.pacer is not None and self.index == 0
             while not self.stop_event.is_set():
+                if paced:
+                    self.pacer.wait(self.stop_event, POLL_S)
                 try:
                     item = self.inq.get(timeout=POLL_S)
                 except TimeoutError:
@@ -105,10 +113,15 @@ class StageWorker(Worker):
                 if item is END:
                     self.finish()
                     return
+                if self.pacer is not None:
+                    self.pacer.took(self.index)
                 t0 = time.perf_counter_ns()
                 out = self.stage.process(item)
+                ms = (time.perf_counter_ns() - t0) / 1e6
+                if self.pacer is not None:
+                    self.pacer.done(self.index, ms / 1e3)
                 if out is not None:
-                    self.deliver(out.timed(self.stage.name, (time.perf_counter_ns() - t0) / 1e6))
+                    self.deliver(out.timed(self.stage.name, ms))
         finally:
             self.stage.close()
 

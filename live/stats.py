@@ -84,4 +84,8 @@ def format_summary(summary: dict) -> str:
                  f"p95 {lat['p95']:.1f} ms")
     drops = ", ".join(f"{q}: {n}" for q, n in summary["dropped"].items()) or "none"
     lines.append(f"dropped frames per queue: {drops}")
+    if "paced" in summary:
+        p = summary["paced"]
+        lines.append(f"paced: {p['stage']} started each frame just in time for {p['by']} (held back "
+                     f"{p['held_s']:.1f} s in all: no work on frames that would be dropped)")
     return "\n".join(lines)
