@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fps import machine_info
 
 from live.assets import AssetStore
+from live.models.encoder import YIELD_POWER
 
 log = logging.getLogger("benchmarks.quality")
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "driving"
@@ -163,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
                       "live's own outputs", "encoder": enc.meta.get("kind"), "size": args.size,
                       "frame_budget": getattr(enc, "frame_budget", None),
                       "pose_share": getattr(enc, "pose_share", None),
-                      "expression_scale": enc.meta.get("expression_scale")}
+                      "expression_scale": enc.meta.get("expression_scale"), "yield_power": YIELD_POWER}
     print_table(result)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")

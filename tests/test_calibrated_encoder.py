@@ -11,6 +11,7 @@ from live.models.encoder import (
     CALIBRATED_PATH,
     NUM_SIGNALS,
     SIGNAL_INDEX,
+    YIELD_POWER,
     CalibratedEncoder,
     LinearEncoder,
     load_encoder,
@@ -94,10 +95,12 @@ def test_identity_governor_scales_combined_expressions_down():
     free = enc.coefficients(d)
     enc.frame_budget = budget
     assert enc._cost(free, 0.0) > budget >= enc._cost(governed, 0.0) > budget - 0.01  # scaled to the budget
-    scale = enc.readout @ d  # the same scale on what every expression asks
-    shown = [np.interp(c, y, x) for c, x, y in zip(governed, enc.curve_x, enc.curve_y, strict=True)]
-    asked = scale != 0
-    assert np.allclose(np.array(shown)[asked] / scale[asked], shown[0] / scale[0], atol=0.02)
+    asked = enc.readout @ d  # what every expression asks is scaled by s, the blink's by s ** YIELD_POWER
+    shown = np.array([np.interp(c, y, x) for c, x, y in zip(governed, enc.curve_x, enc.curve_y, strict=True)])
+    kept = {n: shown[j] / asked[j] for j, n in enumerate(enc.names) if asked[j] != 0}
+    s = kept["jaw"]
+    assert 0 < s < 0.9 and kept["smile"] == pytest.approx(s, abs=0.02)
+    assert kept["blink"] == pytest.approx(s ** YIELD_POWER.get("blink", 1.0), abs=0.02) and kept["blink"] > s + 0.05
     small = np.zeros(NUM_SIGNALS, np.float32)
     small[25] = 0.1
     small_governed = enc.coefficients(small)
