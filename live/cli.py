@@ -143,7 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-o", "--output", type=Path, help="write the avatar video here")
     r.add_argument("--side-by-side", action="store_true", help="write [driver | avatar]")
     r.add_argument("--absolute", action="store_true", help="absolute signals instead of relative mode")
-    r.add_argument("--realtime", action="store_true", help="pace a file like a camera (late frames dropped)")
+    r.add_argument("--realtime", action="store_true",
+                   help="pace a file like a camera: frames synthesis cannot keep up with are dropped (counted) "
+                        "before tracking, so none is tracked in vain")
     r.add_argument("--loop", action="store_true", help="repeat a file")
     r.add_argument("--max-frames", type=int, help="stop after this many frames")
     r.add_argument("--preview", action="store_true",

@@ -2,6 +2,9 @@
 
     source --q--> stage 1 --q--> stage 2 ... --> last stage --> stats (+ on_frame callback)
 
+In a live pipeline stage 1 is paced (live/pacing.py): it starts a frame only when that frame will reach the
+slowest stage about as the slowest stage becomes free, so it does no work on frames that would be dropped.
+
 The pipeline stops cleanly at the end of input (END travels down the chain), on Ctrl-C (the caller's
 KeyboardInterrupt sets the stop flag and closes every queue) and on a stage error (same, then the error
 is raised again on the caller's thread as a StageError naming the stage). No thread is left running:
