@@ -6,6 +6,7 @@ import pytest
 
 from live.pacing import Pacer
 from live.pipeline import Pipeline
+from live.stats import format_summary
 from tests.test_pipeline import CountingSource, Step, run_with_timeout
 
 
@@ -111,3 +112,12 @@ def test_paced_pipeline_tracks_only_frames_the_slow_stage_takes(pace):
         assert dropped >= 2 * len(slow.seen)
         assert "paced" not in result.summary
     assert fast.seen == sorted(fast.seen)
+
+
+def test_the_summary_says_who_was_paced_by_whom():
+    result = run_with_timeout(Pipeline(CountingSource(n=120, interval_s=0.004),
+                                       [Step("tracking", sleep_s=0.002), Step("synthesis", sleep_s=0.03)]))["result"]
+    text = format_summary(result.summary)
+    assert "paced: tracking started each frame just in time for synthesis" in text
+    lossless = run_with_timeout(Pipeline(CountingSource(n=20), [Step("a"), Step("b")], lossless=True))["result"]
+    assert "paced" not in lossless.summary and "paced:" not in format_summary(lossless.summary)
