@@ -103,8 +103,9 @@ def main(argv: list[str] | None = None) -> int:
             source = open_capture(spec, realtime=args.realtime, loop=args.loop, max_frames=frames)
             stages = [build_stage(name, cfg, store) for name in names]
             lossless = not (args.realtime or source.kind == "camera")
+            paced = not (lossless or args.no_pace)
             result = Pipeline(source, stages + [NullSink()], lossless=lossless, warmup=args.warmup,
-                              pace=not (lossless or args.no_pace)).run()
+                              pace=paced).run()
             run = result.summary
             summary["stages"].update(run["stages"])
             shown = {k: run[k] for k in ("fps", "latency_ms", "dropped", "paced") if k in run}
@@ -115,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     summary["machine"] = machine_info()
     summary["run"] = {"input": args.input or "generated astronaut clip", "frames": result.frames,
                       "warmup": args.warmup, "mode": "lossless" if lossless else "realtime (drop oldest)",
-                      "source_fps": source.fps, "paced": not (lossless or args.no_pace), "stages": names, "backends": [b for b in backends if b],
+                      "source_fps": source.fps, "paced": paced, "stages": names,
+                      "backends": [b for b in backends if b],
                       "size": args.size, "k": args.k}
     print(format_summary(summary))
     if args.json == "-":

@@ -52,7 +52,7 @@ class Pacer:
     def slowest(self) -> int | None:
         """Index of the stage that sets the pace (None while some stage has no typical time yet)."""
         typical = self.typical()
-        return None if typical is None else max(range(len(typical)), key=typical.__getitem__)
+        return None if typical is None else _slowest(typical)
 
     def took(self, index: int) -> None:
         """Stage `index` took a frame from its queue (call right after the get)."""
@@ -61,7 +61,7 @@ class Pacer:
             typical = self._typical()
             if typical is None:
                 return
-            slowest = max(range(len(typical)), key=typical.__getitem__)
+            slowest = _slowest(typical)
             if slowest == 0:
                 self._due = 0.0
             elif index == 0:
@@ -87,3 +87,8 @@ class Pacer:
                     break
                 self._cond.wait(min(remaining, poll_s))
             self.waited_s += max(0.0, self.clock() - start)
+
+
+def _slowest(typical: list[float]) -> int:
+    """Index of the largest typical time."""
+    return max(range(len(typical)), key=typical.__getitem__)
