@@ -11,10 +11,18 @@ For identity x driving clip (../shared/data/driving/*.mp4 when present, else the
   on both, no smoothing), each next to a motionless avatar's (always 0): real clips move little, so an
   absolute error alone proves nothing;
 - per-signal correlation driver <-> avatar, and jitter of the avatar on the driver's stillest second;
+- each blendshape's range bound: the error ratio of an avatar that showed the driver's change as far as MediaPipe's
+  range [0, 1] allows from the avatar's own resting value (a face that smiles 0.74 at rest can show +0.26 of smile
+  at most): no method that keeps the avatar's resting face can do better;
 - each blendshape's reach bound: the error ratio of an avatar that showed exactly the driver's change, clipped
   to the range its expression reaches on this avatar within the identity budget (the fitted response curve's
   ends). What lies between the bound and the ratio is the encoder's to win; the bound itself is the
-  generator's and the identity budget's (e.g. a face that smiles at rest cannot smile much more).
+  generator's and the identity budget's (e.g. a face that smiles at rest cannot smile much more);
+- and the error ratio of what the encoder asked: an avatar that showed exactly what the encoder meant it to show
+  (the driver's change at the expression's scale, within reach, as much as the identity governor kept). Between the
+  reach bound and it lies what the encoder chose not to show (governor, scales, the smoothed driver); between it and
+  the ratio, what the avatar did not show of what it was asked (response curves, cross-talk, the tracker). A blink
+  and a smile are asked as the mean of the two sides: what a driver does with one side only is not asked.
 These are NOT the published CSIM/FID numbers: they are dlib and MediaPipe measurements of this tool's
 own outputs, comparable across versions of live, not with papers.
 """
@@ -114,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     metric = IdentityMetric(store)
     model = store.resolve("face_landmarker")
     clips = args.clips.split(",") if args.clips else [str(c) for c in sorted(SHARED.glob("*.mp4"))] or [None]
-    pairs, pooled = [], {"driver": [], "avatar": [], "driver_yaw": [], "bound": []}
+    pairs, pooled = [], {"driver": [], "avatar": [], "driver_yaw": [], "bound": [], "asked": [], "range": []}
     plot_data = None
     for clip in clips:
         name, raw_frames = driver_frames(clip, args.max_frames)
@@ -134,9 +142,10 @@ def main(argv: list[str] | None = None) -> int:
             stage = EncoderStage(fitted)
             tracker = TrackingStage(model, smoothing=0)
             tracker.start()
-            drv, out, dist = [], [], []
+            drv, out, dist, asks = [], [], [], []
             for i, (frame, face_smooth, face_raw) in enumerate(frames):
                 driven = stage.process(frame.replace(face=face_smooth))
+                asks.append(asked(fitted, stage.last_delta))
                 img = rotate(to_uint8(net(torch.from_numpy(driven.offset)).numpy()), driven.roll)
                 tracked = tracker.process(frame.replace(image=img)).face
                 drv.append(signals(face_raw))
@@ -147,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
                                 else np.nan)
             tracker.close()
             ends = reach(fitted)
-            pairs.append(score(name, seed, drv, out, dist, ends))
+            pairs.append(score(name, seed, drv, out, dist, ends, asks))
             log.info("%s x identity %s: %s", name, seed, json.dumps(pairs[-1]["summary"]))
             ok = [i for i in range(len(drv)) if drv[i] is not None and out[i] is not None]
             if ok:
@@ -157,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
                 pooled["avatar"] += [out[i] - o0 for i in ok]
                 pooled["driver_yaw"] += [drv[i][0] for i in ok]  # absolute yaw: the +-25 deg window
                 pooled["bound"] += [clipped(drv[i] - d0, ends) for i in ok]
+                pooled["asked"] += [asks[i] for i in ok]
+                pooled["range"] += [ranged(drv[i] - d0, o0) for i in ok]
             if plot_data is None:
                 plot_data = (name, seed, drv, out, dist, args.id_stride)
     result = {"pairs": pairs, "overall": overall(pairs, pooled), "machine": machine_info(),
@@ -200,14 +211,37 @@ def reach(enc) -> dict[str, tuple[float, float]]:
             for b in BLENDS if readout[SIGNAL_INDEX[b]] != 0}
 
 
+def asked(enc, delta: np.ndarray | None) -> np.ndarray:
+    """[len(BLENDS)]: the change of each blendshape the encoder means the avatar to show for a signal change
+    [55] (its expression's `shown`, on each blendshape its readout reads; NaN for the others, for an encoder
+    without curves and without a face)."""
+    from live.models.encoder import SIGNAL_INDEX
+
+    out = np.full(len(BLENDS), np.nan, np.float32)
+    if delta is None or not hasattr(enc, "shown"):
+        return out
+    for j, change in enumerate(enc.shown(delta)):
+        for i, b in enumerate(BLENDS):
+            if enc.readout[j, SIGNAL_INDEX[b]] != 0:
+                out[i] = change
+    return out
+
+
+def ranged(rel: np.ndarray, rest: np.ndarray) -> np.ndarray:
+    """[len(BLENDS)]: the driver's relative blendshapes [9] clipped to what MediaPipe's range [0, 1] leaves from
+    the avatar's resting signals [9]."""
+    return np.clip(rel[3:], -rest[3:], 1.0 - rest[3:]).astype(np.float32)
+
+
 def clipped(rel: np.ndarray, ends: dict[str, tuple[float, float]]) -> np.ndarray:
     """[len(BLENDS)]: the driver's relative blendshapes [9] clipped to the avatar's reach (NaN where unknown)."""
     return np.array([np.clip(rel[3 + i], *ends[b]) if b in ends else np.nan for i, b in enumerate(BLENDS)],
                     np.float32)
 
 
-def score(name, seed, drv, out, dist, ends: dict | None = None) -> dict:
+def score(name, seed, drv, out, dist, ends: dict | None = None, asks: list | None = None) -> dict:
     ok = [i for i in range(len(drv)) if drv[i] is not None and out[i] is not None]
+    a = np.array([asks[i] for i in ok]) if asks and ok else np.full((len(ok), len(BLENDS)), np.nan)
     d = np.array([drv[i] for i in ok]) if ok else np.zeros((0, 9))
     o = np.array([out[i] for i in ok]) if ok else np.zeros((0, 9))
     d_rel, o_rel = (d - d[:1], o - o[:1]) if ok else (d, o)
@@ -229,6 +263,10 @@ def score(name, seed, drv, out, dist, ends: dict | None = None) -> dict:
                   "ratio": round(float(e / base), 3) if base > 0 else None, "corr": round(corr, 3)}
         if j >= 3 and n in (ends or {}) and base > 0:
             err[n]["reach_bound"] = round(float(np.mean(np.abs(dd - np.clip(dd, *ends[n]))) / base), 3)
+        if j >= 3 and base > 0:
+            err[n]["range_bound"] = round(float(np.mean(np.abs(dd - np.clip(dd, -o[0, j], 1 - o[0, j]))) / base), 3)
+        if j >= 3 and base > 0 and not np.isnan(a[:, j - 3]).any():
+            err[n]["asked"] = round(float(np.mean(np.abs(dd - a[:, j - 3])) / base), 3)
     res["signals"] = err
     still = stillest(d) if len(d) > 30 else None
     res["jitter_deg"] = round(float(np.mean(np.abs(np.diff(o[still, :3], axis=0)))), 3) if still is not None else None
@@ -249,7 +287,7 @@ def overall(pairs: list[dict], pooled: dict) -> dict:
     ids = [p["identity"] for p in pairs if p["identity"]]
     res = {"identity_median": round(float(np.median([i["median"] for i in ids])), 3) if ids else None,
            "identity_worst_frame": round(float(max(i["max"] for i in ids)), 3) if ids else None}
-    d, o, bounds = np.array(pooled["driver"]), np.array(pooled["avatar"]), np.array(pooled["bound"])
+    d, o, bounds, asks, ranges = (np.array(pooled[k]) for k in ("driver", "avatar", "bound", "asked", "range"))
     within = np.abs(np.array(pooled["driver_yaw"])) <= 25 if len(d) else np.zeros(0, bool)
     for j, n in enumerate(POSE + BLENDS):
         ratios = [p["signals"][n]["ratio"] for p in pairs if p["signals"][n]["ratio"] is not None]
@@ -268,14 +306,17 @@ def overall(pairs: list[dict], pooled: dict) -> dict:
                   "ratio_pooled": round(pooled_ratio, 3) if pooled_ratio is not None else None,
                   "corr_pooled": round(corr, 3), "gain_pooled": round(gain, 3)}
         if j >= 3:
+            res[n]["range_bound_pooled"] = bound_ratio(d[:, j], ranges[:, j - 3]) if len(d) else None
             res[n]["reach_bound_pooled"] = bound_ratio(d[:, j], bounds[:, j - 3]) if len(d) else None
+            res[n]["asked_pooled"] = bound_ratio(d[:, j], asks[:, j - 3]) if len(d) else None
     jit = [p["jitter_deg"] for p in pairs if p["jitter_deg"] is not None]
     res["jitter_deg_mean"] = round(float(np.mean(jit)), 3) if jit else None
     return res
 
 
 def bound_ratio(d: np.ndarray, bound: np.ndarray) -> float | None:
-    """MAE ratio of the clipped driver (the reach bound) over all frames; None where any reach is unknown."""
+    """MAE ratio of `bound` (the clipped driver, or what was asked) against the driver over all frames; None where
+    any of it is unknown."""
     if len(d) == 0 or np.isnan(bound).any() or np.mean(np.abs(d)) == 0:
         return None
     return round(float(np.mean(np.abs(d - bound)) / np.mean(np.abs(d))), 3)
@@ -290,11 +331,16 @@ def print_table(result: dict) -> None:
           "(pairs where the driver hardly moves a signal give large ratios from tracker noise alone)")
     print("reach bound: the pooled ratio of an avatar showing exactly the driver's change within its expression's "
           "reach on this avatar (under it is the generator's and the identity budget's, not the encoder's)")
+    print("range bound: that of an avatar showing the driver's change as far as MediaPipe's [0, 1] allows from its "
+          "resting value (no avatar that keeps its resting face can do better)")
+    print("asked: the pooled ratio of an avatar showing exactly what the encoder asked of it (within reach, after the "
+          "identity governor); the ratio's excess over it is what the avatar did not show of what it was asked")
     print(f"{'signal':<17}{'ratio (pooled)':>15}{'ratio (mean)':>14}{'corr (pooled)':>15}{'gain (pooled)':>15}"
-          f"{'reach bound':>13}")
+          f"{'range bound':>13}{'reach bound':>13}{'asked':>8}")
     for n in POSE + BLENDS:
         print(f"{n:<17}{o[n]['ratio_pooled']!s:>15}{o[n]['ratio_mean']!s:>14}{o[n]['corr_pooled']!s:>15}"
-              f"{o[n]['gain_pooled']!s:>15}{o[n].get('reach_bound_pooled', '')!s:>13}")
+              f"{o[n]['gain_pooled']!s:>15}{o[n].get('range_bound_pooled', '')!s:>13}"
+              f"{o[n].get('reach_bound_pooled', '')!s:>13}{o[n].get('asked_pooled', '')!s:>8}")
     print(f"jitter on the stillest second: {o['jitter_deg_mean']} deg/frame (avatar head angles)")
 
 

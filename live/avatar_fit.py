@@ -179,7 +179,7 @@ def pose_cross(enc: CalibratedEncoder, turned: list[list[tuple[float, np.ndarray
     the tracker lost the face are left out. Divided by the expression scales (asked changes show at that scale,
     the turn's own must be cancelled whole), as the expressions' cross-talk is."""
     keep = np.array([n in POSE_CROSS_CORRECTED for n in enc.names])
-    scales = expression_scales(enc)
+    scales = enc.expression_scales()
     xs, ys = [], []
     for probes in turned:
         pts = sorted([(0.0, np.zeros(len(enc.names)))] + [(d, np.where(keep, m / scales, 0.0)) for d, m in probes
@@ -188,11 +188,6 @@ def pose_cross(enc: CalibratedEncoder, turned: list[list[tuple[float, np.ndarray
         ys.append(np.stack([m for _, m in pts]))
     x, y = pad_points(xs, ys)  # where the face was lost at a probe, that angle's table is shorter: padded flat
     return {"pose_cross_x": x, "pose_cross_y": y}
-
-
-def expression_scales(enc: CalibratedEncoder) -> np.ndarray:
-    """[J] the calibration's expression scale of each expression (asked changes show at that scale)."""
-    return np.array([enc.meta.get("expression_scale", {}).get(n, 1.0) for n in enc.names], np.float32)
 
 
 def pose_gain_of(gains: list[float]) -> float:
@@ -209,7 +204,7 @@ def own_curves(enc: CalibratedEncoder, grid: list[list[float]], found: list[list
                tables: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, ...]:
     """The avatar's response curves (asked -> coefficient, as the calibration makes them: its identity budget
     and expression scales) and cross-talk tables (coefficient -> [J] asked change) from its measurements."""
-    scales = expression_scales(enc)
+    scales = enc.expression_scales()
     xs, ys, cs, made = [], [], [], []
     for j, (g, f, table) in enumerate(zip(grid, found, tables, strict=True)):
         x, y = avatar_curve(enc, j, g, [float(change[j]) for _, change in f], table)
@@ -235,7 +230,7 @@ def avatar_curve(enc: CalibratedEncoder, j: int, coefficients: list[float], got:
     rows = [{"c": c, "got": g - start, "identity": float(np.interp(c, tc, td))}
             for c, g in zip(coefficients, got, strict=True)]
     x, y = response_curve(rows, float(enc.meta.get("identity_budget", 0.5)))
-    return (x + start) / float(expression_scales(enc)[j]), y
+    return (x + start) / float(enc.expression_scales()[j]), y
 
 
 def conditioned_curves(enc: CalibratedEncoder, j: int, grid: list[float], changes: list[list[float]],

@@ -112,6 +112,30 @@ def test_identity_governor_scales_combined_expressions_down():
     assert np.all(np.abs(enc.coefficients(turned)) <= np.abs(governed) + 1e-6)
 
 
+def test_shown_is_the_ask_within_reach_as_much_as_the_governor_keeps():
+    """What the encoder means the avatar to show: nothing for no change, the ask at the expression's scale, the
+    curve's end past its reach, and over budget the share the governor kept, which is what its coefficients make."""
+    enc = load_encoder()
+    scales, jaw = enc.expression_scales(), enc.names.index("jaw")
+    assert scales[jaw] == enc.meta["expression_scale"]["jaw"] and np.all(scales > 0)
+    d = np.zeros(NUM_SIGNALS, np.float32)
+    assert np.array_equal(enc.shown(d), np.zeros(len(enc.names)))
+    d[SIGNAL_INDEX["jawOpen"]] = 0.1
+    assert enc.shown(d)[jaw] == pytest.approx(0.1 * scales[jaw]) and not np.delete(enc.shown(d), jaw).any()
+    d[SIGNAL_INDEX["jawOpen"]] = 5.0
+    budget, enc.frame_budget = enc.frame_budget, None  # the curve's end costs more than a frame's budget
+    assert enc.shown(d)[jaw] == pytest.approx(enc.curve_x[jaw, -1] * scales[jaw])
+    enc.frame_budget = budget
+    assert 0 < enc.shown(d)[jaw] < enc.curve_x[jaw, -1] * scales[jaw]
+    d[:] = 0  # the governor test's frame: all at once, over budget
+    d[25], d[44], d[45], d[9], d[10] = 0.9 * float(enc.curve_x[jaw, -1]), -0.45, -0.45, 0.35, 0.35
+    shown, asked = enc.shown(d), np.clip(enc.readout @ d, enc.curve_x[:, 0], enc.curve_x[:, -1])
+    kept = {n: shown[j] / scales[j] / asked[j] for j, n in enumerate(enc.names) if asked[j] != 0}
+    assert 0 < kept["jaw"] < 0.9 and kept["smile"] == pytest.approx(kept["jaw"])
+    assert kept["blink"] == pytest.approx(kept["jaw"] ** YIELD_POWER.get("blink", 1.0))
+    assert np.allclose(enc.coefficients(d), enc._curves(shown / scales))  # what its coefficients make
+
+
 def test_identity_governor_gives_up_the_brows_first():
     """A frame over budget: the brows are scaled down before the jaw is (the jaw keeps all of its ask while
     dropping the brows suffices); when even no brows leave it over budget, the brows go and the jaw is scaled."""

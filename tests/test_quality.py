@@ -43,6 +43,11 @@ print(json.dumps({{"ok": True}}))
     assert all(r["overall"][n]["ratio_pooled"] is not None for n in ("yaw", "jawOpen", "mouthSmileLeft"))
     for n in ("jawOpen", "eyeBlinkLeft", "mouthSmileLeft"):  # the avatar's reach is known for each expression
         assert 0 <= r["overall"][n]["reach_bound_pooled"] < 1 and 0 <= pair["signals"][n]["reach_bound"] < 1
+        # what the encoder asked cannot beat the reach bound, and its ratio is there for every pair too
+        assert r["overall"][n]["reach_bound_pooled"] - 1e-3 <= r["overall"][n]["asked_pooled"] < 1.5
+        assert pair["signals"][n]["asked"] is not None
+        # the blendshape's range [0, 1] from the avatar's resting value: a floor under the reach bound
+        assert 0 <= r["overall"][n]["range_bound_pooled"] <= r["overall"][n]["reach_bound_pooled"] + 0.02
     assert png.stat().st_size > 10_000
 
 
@@ -67,3 +72,24 @@ def test_reach_bound_clips_the_driver_to_what_the_avatar_shows():
     d = np.array([0.5, -0.2, 0.1])
     assert quality.bound_ratio(d, np.clip(d, -0.1, 0.3)) == pytest.approx(0.3 / 0.8)
     assert quality.bound_ratio(d, np.array([0.3, np.nan, 0.1])) is None
+
+
+def test_asked_puts_each_expression_on_the_blendshapes_it_reads():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import quality
+
+    from live.models.encoder import SIGNAL_INDEX, LinearEncoder, load_encoder
+
+    enc = load_encoder()
+    d = np.zeros(55, np.float32)
+    d[SIGNAL_INDEX["jawOpen"]], d[SIGNAL_INDEX["eyeBlinkLeft"]] = 0.2, 0.3
+    a, shown = quality.asked(enc, d), enc.shown(d)
+    assert shown[enc.names.index("jaw")] > 0
+    assert a[quality.BLENDS.index("jawOpen")] == pytest.approx(shown[enc.names.index("jaw")])
+    blink = shown[enc.names.index("blink")]
+    assert 0 < blink < 0.3 and a[1] == a[2] == pytest.approx(blink)  # one blink for both eyes: their mean's
+    assert np.isnan(quality.asked(enc, None)).all()
+    rest, rel = np.zeros(9, np.float32), np.zeros(9, np.float32)
+    rest[6], rel[6], rel[3] = 0.74, 0.87, -0.3  # a face smiling at rest can smile 0.26 more; no jaw under 0
+    assert quality.ranged(rel, rest)[[0, 3]] == pytest.approx([0.0, 0.26])
+    assert np.isnan(quality.asked(LinearEncoder(np.zeros((55, 512), np.float32), 1), d)).all()

@@ -187,6 +187,11 @@ class CalibratedEncoder(LinearEncoder):
 
     def _coefficients(self, delta: np.ndarray) -> np.ndarray:
         """coefficients() of a delta whose pose is already limited."""
+        return self._governed(delta)[0]
+
+    def _governed(self, delta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(coefficients [J], kept [J]) of a delta whose pose is already limited: kept is the share of each
+        expression's ask the identity governor left (1 where it did not act)."""
         asked = self.readout @ delta
         if self.pose_cross_x is not None:
             asked = asked - self._pose_cross(delta)
@@ -195,26 +200,45 @@ class CalibratedEncoder(LinearEncoder):
             for _ in range(2):
                 shown = asked - self._cross(self._curves(shown))
             asked = shown
-        c = self._curves(asked)
+        c, kept = self._curves(asked), np.ones(len(asked))
         if self.frame_budget is None:
-            return c
+            return c, kept
         pose = self._pose_sq(delta)
         if self._cost(c, pose) <= self.frame_budget:
-            return c
+            return c, kept
         first = np.array([n in YIELDS_FIRST for n in self.names])
         if first.any() and self._cost(self._curves(np.where(first, 0.0, asked)), pose) <= self.frame_budget:
-            return self._curves(self._largest(lambda s: np.where(first, s * asked, asked), pose))
-        power = np.array([YIELD_POWER.get(n, 1.0) for n in self.names])
-        return self._curves(self._largest(lambda s: np.where(first, 0.0, s ** power * asked), pose))
+            s = self._largest(lambda s: np.where(first, s, 1.0) * asked, pose)
+            kept = np.where(first, s, 1.0)
+        else:
+            power = np.array([YIELD_POWER.get(n, 1.0) for n in self.names])
+            s = self._largest(lambda s: np.where(first, 0.0, s ** power) * asked, pose)
+            kept = np.where(first, 0.0, s ** power)
+        return self._curves(kept * asked), kept
 
-    def _largest(self, scaled, pose_sq: float) -> np.ndarray:
-        """scaled(s) [J] for the largest s in [0, 1] whose cost meets the frame budget (bisection). What is asked
-        is scaled, not the coefficients: curves can have a dead zone near 0."""
+    def _largest(self, scaled, pose_sq: float) -> float:
+        """The largest s in [0, 1] for which the coefficients of scaled(s) [J] meet the frame budget (bisection).
+        What is asked is scaled, not the coefficients: curves can have a dead zone near 0."""
         lo, hi = 0.0, 1.0
         for _ in range(12):
             mid = 0.5 * (lo + hi)
             lo, hi = (mid, hi) if self._cost(self._curves(scaled(mid)), pose_sq) <= self.frame_budget else (lo, mid)
-        return scaled(lo)
+        return lo
+
+    def shown(self, delta: np.ndarray) -> np.ndarray:
+        """[J] the change of each expression's readout the encoder means the avatar to show for a signal change
+        [55]: what the driver asks, at the expression's scale, within its response curve's reach, as much of it
+        as the identity governor keeps (0 for an expression left still). benchmarks/quality.py compares the
+        driver with it, to tell what the encoder chose not to show from what the avatar did not show."""
+        delta = self.limit_pose(delta)
+        kept = self._governed(delta)[1]
+        reach = np.clip(self.readout @ delta, self.curve_x[:, 0], self.curve_x[:, -1])
+        moves = np.any(self.curve_y != 0, axis=1)
+        return np.where(moves, self.expression_scales() * reach * kept, 0.0).astype(np.float32)
+
+    def expression_scales(self) -> np.ndarray:
+        """[J] the calibration's expression scale of each expression (asked changes show at that scale)."""
+        return np.array([self.meta.get("expression_scale", {}).get(n, 1.0) for n in self.names], np.float32)
 
     def _curves(self, asked: np.ndarray) -> np.ndarray:
         c = np.array([np.interp(a, x, y) for a, x, y in zip(asked, self.curve_x, self.curve_y, strict=True)],

@@ -51,6 +51,7 @@ class EncoderStage:
         self._t: float | None = None
         self._warned_no_face = False
         self._recentre = False
+        self.last_delta: np.ndarray | None = None  # [55] the signal change the last frame asked (None: no face)
 
     def recentre(self) -> None:
         """Take the next frame with a face as the driver's neutral."""
@@ -83,6 +84,7 @@ class EncoderStage:
         if self.controls.take_recentre():
             self._recentre = True
         if frame.face is None:
+            self.last_delta = None
             if not self._warned_no_face and self.reference is None:
                 log.warning("no face in the driving input yet: the avatar stays neutral")
                 self._warned_no_face = True
@@ -97,6 +99,7 @@ class EncoderStage:
         delta = np.clip((signals - self.reference) * self.gains, -MAX_DELTA, MAX_DELTA)
         roll = float(delta[ROLL]) * 30.0  # back to degrees (POSE_SCALE)
         delta[ROLL] = 0.0  # roll is applied to the image, not the latent
+        self.last_delta = delta
         target = self.encoder(delta)
         if self.smoothing_s > 0 and dt > 0:
             a = 1.0 - math.exp(-dt / self.smoothing_s)
