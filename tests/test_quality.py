@@ -92,4 +92,6 @@ def test_asked_puts_each_expression_on_the_blendshapes_it_reads():
     rest, rel = np.zeros(9, np.float32), np.zeros(9, np.float32)
     rest[6], rel[6], rel[3] = 0.74, 0.87, -0.3  # a face smiling at rest can smile 0.26 more; no jaw under 0
     assert quality.ranged(rel, rest)[[0, 3]] == pytest.approx([0.0, 0.26])
+    rel[6] = -0.9  # nor un-smile more than it smiles
+    assert quality.ranged(rel, rest)[3] == pytest.approx(-0.74)
     assert np.isnan(quality.asked(LinearEncoder(np.zeros((55, 512), np.float32), 1), d)).all()

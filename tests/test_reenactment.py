@@ -47,6 +47,17 @@ def test_zero_change_gives_zero_offset_and_relative_mode_ignores_the_drivers_fac
     assert np.array_equal(again.offset, np.zeros_like(again.offset))
 
 
+def test_stage_keeps_the_signal_change_it_asked_last():
+    stage = EncoderStage(LinearEncoder.load())
+    assert stage.last_delta is None
+    stage.process(frame(0, face(yaw=12.0, smile=0.3)))
+    assert not stage.last_delta.any()  # the driver's own neutral
+    stage.process(frame(1, face(yaw=18.0, smile=0.5)))
+    assert stage.last_delta[52] == pytest.approx(6.0 / 30) and stage.last_delta[44] == pytest.approx(0.2)
+    stage.process(frame(2, None))
+    assert stage.last_delta is None  # no face, nothing asked
+
+
 def test_lost_face_eases_back_to_neutral():
     stage = EncoderStage(LinearEncoder.load(), release_s=0.2)
     stage.process(frame(0, face()))
