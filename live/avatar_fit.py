@@ -7,14 +7,14 @@ and costs are means over 16 calibration faces, and faces differ: a face that alr
 much more, another's jaw stays shut until coefficient 0.7 and then opens fast, a third's brows do not move
 at all; on the benchmark's two identities the worst frame reached dlib distance 0.605 under the mean costs,
 0.509 under their own (same budget). `fit_to_avatar` measures the avatar itself: its expression directions
-at the calibration's coefficients and the head angles at +-16 degrees, rendered at 256², tracked by
-MediaPipe and described by dlib, the head angles again at +-8 degrees and the smile on the jaw opened to 0.5,
-1.0 and 1.5 (both tracked only; ~110 renders, ~25 s on 2 cores). From those it makes the avatar's own curves
+at the calibration's coefficients and the head angles at +-2, 4, 8 and 16 degrees, rendered at 256², tracked by
+MediaPipe and described by dlib, and the smile on the jaw opened to 0.5, 1.0 and 1.5 (tracked only; ~118 renders,
+~25 s on 2 cores). From those it makes the avatar's own curves
 (same identity budget and expression scales), the smile's curve at each of those jaw openings (an opening jaw
 changes a smile's reading, and the two do not add up), the cross-talk the blink and brows make on the smile
 and the head's yaw and pitch on the smile, blink and jaw (taken off what is asked), its head-angle gains
 (the yaw and pitch rows are divided by how far this face turns per degree asked: 0.73-1.22 on identities
-0-3) and the governor's costs.
+0-3) and the governor's costs (each head angle's as a table in degrees: dlib's distance is concave in the angle).
 `AvatarFits` caches the result per (encoder, identity), so it happens once.
 """
 
@@ -47,7 +47,11 @@ POSE_PROBE = 16.0  # degrees of yaw and pitch the pose cost is measured at (both
 # ratio 0.625 -> 0.579 (0,1), 0.688 -> 0.649 (2,3), jaw 0.486 -> 0.472 (2,3), smiles 2,3 +0.013. The brows are
 # left out (left still on most avatars, and the first to yield to the identity governor).
 POSE_CROSS_CORRECTED = ("smile", "blink", "jaw")
-POSE_CROSS_HALFWAY = (0.5,)  # probes besides +-POSE_PROBE, as shares of it (tracked only, no dlib)
+POSE_CROSS_HALFWAY = (0.5,)  # probes besides +-POSE_PROBE for the cross-talk, as shares of it
+# Probes besides +-POSE_PROBE for the head's identity cost (dlib), as shares of it: dlib's distance is concave in the
+# angle (on identities 0-3 a 1-degree turn measured 0.06-0.15, 3-5x the per-degree cost at 16 degrees), so the cost
+# is a table in degrees (interpolated), not a cost per degree: 2, 4 and 8 degrees each way.
+POSE_COST_SHARES = (0.125, 0.25, 0.5)
 # Expressions whose cross-talk from the other directions is taken off what is asked: the smile's readout (mouth
 # corners) is the one they move measurably (an opening jaw lowers a smiling face's smile). Correcting the blink
 # and brows too followed tracker noise there (identities 2,3: blink corr 0.82 -> 0.70).
@@ -62,7 +66,7 @@ CONDITION_LEVELS = (0.5, 1.0, 1.5)  # coefficients of the other expression (the 
 # within this range; a measured gain under POSE_GAIN_TRUSTED is not trusted.
 POSE_GAIN_RANGE = (0.7, 1.4)
 POSE_GAIN_TRUSTED = 0.4
-FIT_VERSION = 9  # part of the cache key: bump when fit_to_avatar measures differently
+FIT_VERSION = 10  # part of the cache key: bump when fit_to_avatar measures differently
 # Fits kept in the cache (~1.1 MB each), the most recently used: older ones (fits for earlier encoder versions,
 # avatars not driven for long) are deleted when a new fit is written; a deleted fit is simply measured again.
 KEEP_FITS = 64
@@ -88,8 +92,7 @@ def fit_to_avatar(enc: CalibratedEncoder, measure: Measure,
     if neutral is None:
         return None
     extra = sum(len(CONDITION_LEVELS) * (len(grid[j]) + 1) for j, _ in pairs) if neutral_sig is not None else 0
-    if neutral_sig is not None:
-        extra += 4 * len(POSE_CROSS_HALFWAY)
+    extra += 4 * len(POSE_COST_SHARES)
     total, done = 1 + sum(len(g) for g in grid) + 4 + extra, 1
     if progress:
         progress(done, total)
@@ -122,7 +125,7 @@ def fit_to_avatar(enc: CalibratedEncoder, measure: Measure,
 
     found = [[distance_and_change(c * d) for c in g] for g, d in zip(grid, enc.directions, strict=True)]
     tables = [cost_points(g, [dist for dist, _ in f]) for g, f in zip(grid, found, strict=True)]
-    matrix, pose_cost, pose_gain, turned = enc.matrix.copy(), [], [], []
+    matrix, pose_cost, pose_gain, turned, pose_table = enc.matrix.copy(), [], [], [], []
     for j, name in enumerate(("yaw", "pitch")):
         i = SIGNAL_INDEX[name]
         probes = [(sign, *distance_and_signals(enc.matrix[i] * (sign * POSE_PROBE / POSE_SCALE))) for sign in (1, -1)]
@@ -131,14 +134,20 @@ def fit_to_avatar(enc: CalibratedEncoder, measure: Measure,
         matrix[i] /= gain  # asked degrees show as degrees on this avatar
         pose_gain.append(gain)
         pose_cost.append(max(dist) / POSE_PROBE / gain if dist else float(enc.pose_cost[j]))
+        near = [(d, *distance_and_signals(enc.matrix[i] * (d / POSE_SCALE)))
+                for d in (sign * share * POSE_PROBE for share in POSE_COST_SHARES for sign in (1, -1))]
+        pose_table.append(cost_table([(sign * POSE_PROBE, d) for sign, d, _ in probes] + [(d, c) for d, c, _ in near],
+                                     gain, float(enc.pose_cost[j])))
         if neutral_sig is not None:
             made = [(sign * POSE_PROBE, enc.readout @ change) for sign, _, change in probes]
-            made += [(d, signal_change(enc.matrix[i] * (d / POSE_SCALE))) for d in
-                     (sign * share * POSE_PROBE for share in POSE_CROSS_HALFWAY for sign in (1, -1))]
+            made += [(d, enc.readout @ change) for d, _, change in near if abs(d) / POSE_PROBE in POSE_CROSS_HALFWAY]
             turned.append([(d * gain, m) for d, m in made])  # at the degrees asked of the corrected row
     cost_c, cost_id = pad_points([c for c, _ in tables], [d for _, d in tables])
+    pose_cost_x, pose_cost_y = pad_points([x for x, _ in pose_table], [y for _, y in pose_table])
     fitted = {"version": FIT_VERSION, "pose_cost_per_deg": [round(p, 4) for p in pose_cost],
               "pose_gain_corrected": [round(g, 3) for g in pose_gain],
+              "pose_cost_table": {a: [[round(float(d), 2), round(float(c), 3)] for d, c in zip(x, y, strict=True)]
+                                  for a, x, y in zip(("yaw", "pitch"), pose_cost_x, pose_cost_y, strict=True)},
               "expression_cost_at_ends": {n: [round(float(d[0]), 3), round(float(d[-1]), 3)]
                                           for n, (_, d) in zip(enc.names, tables, strict=True)}}
     curve_x, curve_y, cross_c, cross_x, cond = enc.curve_x, enc.curve_y, None, None, {}
@@ -170,7 +179,22 @@ def fit_to_avatar(enc: CalibratedEncoder, measure: Measure,
     meta = {**enc.meta, "fitted_to_avatar": fitted}
     return CalibratedEncoder(matrix, k, enc.directions, enc.readout, curve_x, curve_y, enc.names, meta,
                              cost_c, cost_id, np.array(pose_cost, np.float32), enc.frame_budget, cross_c, cross_x,
-                             enc.pose_share, **cond)
+                             enc.pose_share, **cond, pose_cost_x=pose_cost_x, pose_cost_y=pose_cost_y)
+
+
+def cost_table(probes: list[tuple[float, float]], gain: float, per_degree: float) -> tuple[np.ndarray, np.ndarray]:
+    """A head angle's identity cost table (degrees asked of the gain-corrected row, increasing through 0; distance)
+    from (degrees asked of the encoder's row, measured distance) probes, those dlib lost left out (all lost: the
+    encoder's cost `per_degree`, at +-POSE_PROBE); past the outermost probe each way the cost goes on growing at
+    that probe's distance per degree, to 4x its angle."""
+    pts = [(d * gain, c) for d, c in probes if np.isfinite(c)] or [(sign * POSE_PROBE, per_degree * POSE_PROBE)
+                                                                   for sign in (1, -1)]
+    pts = sorted([(0.0, 0.0), *pts])
+    if pts[0][0] < 0:
+        pts.insert(0, (4 * pts[0][0], 4 * pts[0][1]))
+    if pts[-1][0] > 0:
+        pts.append((4 * pts[-1][0], 4 * pts[-1][1]))
+    return np.array([d for d, _ in pts], np.float32), np.array([c for _, c in pts], np.float32)
 
 
 def pose_cross(enc: CalibratedEncoder, turned: list[list[tuple[float, np.ndarray]]]) -> dict:

@@ -9,7 +9,6 @@ import pytest
 from live.avatar_fit import (
     CONDITION_LEVELS,
     POSE_CROSS_CORRECTED,
-    POSE_CROSS_HALFWAY,
     AvatarFits,
     fit_to_avatar,
     pose_cross,
@@ -89,6 +88,43 @@ def test_fit_measures_the_avatars_own_costs():
     assert np.abs(costly.coefficients(delta)).sum() < np.abs(fitted.coefficients(delta)).sum()
 
 
+def test_head_cost_is_a_measured_table_in_degrees(tmp_path):
+    """An avatar whose identity distance grows as the square root of the offset (concave, as dlib's does with the
+    head's angle): the governor's head cost at 2 degrees is what was measured there, not the 16-degree cost per
+    degree times 2; past the last probe it goes on growing; a pose share caps the table's cost; the table is saved."""
+    enc = load_encoder()
+    _, m = linear_avatar(enc)
+    v0 = np.ones(128, np.float32)
+
+    def concave(offset, describe=True):
+        x = m @ offset.reshape(-1)
+        return v0 + x / np.sqrt(max(float(np.linalg.norm(x)), 1e-12)), None
+
+    fitted = fit_to_avatar(enc, concave)
+    row = enc.matrix[SIGNAL_INDEX["yaw"]]
+
+    def cost(yaw=0.0, pitch=0.0) -> float:
+        delta = np.zeros(NUM_SIGNALS, np.float32)
+        delta[SIGNAL_INDEX["yaw"]], delta[SIGNAL_INDEX["pitch"]] = yaw / POSE_SCALE, pitch / POSE_SCALE
+        return float(np.sqrt(fitted._pose_sq(delta)))
+
+    at = {d: float(np.sqrt(np.linalg.norm(m @ row) * d / POSE_SCALE)) for d in (2, 16)}
+    assert cost(yaw=2) == pytest.approx(at[2], rel=1e-4) and cost(yaw=-2) == pytest.approx(at[2], rel=1e-4)
+    assert cost(yaw=2) > 2.5 * fitted.pose_cost[0] * 2  # the per-degree cost at 16 would count 2.8x too little
+    assert cost(yaw=16) == pytest.approx(at[16], rel=1e-4) and cost(yaw=32) == pytest.approx(2 * at[16], rel=1e-4)
+    fitted.pose_share = 0.5
+    nod = np.zeros(NUM_SIGNALS, np.float32)
+    nod[SIGNAL_INDEX["pitch"]], nod[SIGNAL_INDEX["yaw"]] = 20 / POSE_SCALE, 5 / POSE_SCALE
+    assert cost(20, 5) > 0.5 * fitted.frame_budget
+    limited = fitted.limit_pose(nod)[[SIGNAL_INDEX["yaw"], SIGNAL_INDEX["pitch"]]] * POSE_SCALE
+    assert cost(*limited) == pytest.approx(0.5 * fitted.frame_budget, rel=1e-3) and limited[1] / limited[0] == \
+        pytest.approx(4.0)
+    fitted.save(tmp_path / "fit.safetensors", fitted.meta)
+    again = type(fitted).load(tmp_path / "fit.safetensors")
+    assert np.array_equal(again.pose_cost_x, fitted.pose_cost_x) and np.array_equal(again.pose_cost_y,
+                                                                                     fitted.pose_cost_y)
+
+
 def test_fit_makes_the_avatars_own_curves_and_takes_off_cross_talk():
     """An avatar whose jaw also lowers its smile reading and half-closes its eyes, whose smile moves half as
     much as its jaw, and whose brows do not move: asked changes show at the expression scale, the jaw's smile
@@ -142,8 +178,7 @@ def test_fit_follows_a_jaw_and_smile_that_do_not_add_up(monkeypatch):
     described = []
     fitted = fit_to_avatar(enc, lambda off, describe: described.append(describe) or measure(off, describe))
     smiles = 1 + int(np.count_nonzero(enc.cost_c[enc.names.index("smile")]))  # on the open jaw: no dlib there
-    halfway_turns = 4 * len(POSE_CROSS_HALFWAY)  # the head's cross-talk: tracked only
-    assert described.count(False) == len(CONDITION_LEVELS) * smiles + halfway_turns
+    assert described.count(False) == len(CONDITION_LEVELS) * smiles  # every head probe is described: its costs
     assert fitted.cond_pair == (enc.names.index("smile"), enc.names.index("jaw"))
     assert fitted.coefficients(np.eye(NUM_SIGNALS, dtype=np.float32)[SIGNAL_INDEX["jawOpen"]] * jaw_open)[0] == \
         pytest.approx(1.0, abs=0.02)

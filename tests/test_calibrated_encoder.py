@@ -86,6 +86,7 @@ def test_curve_runs_straight_through_a_dead_zone():
 def test_identity_governor_scales_combined_expressions_down():
     enc = load_encoder()
     assert enc.frame_budget is not None
+    enc.frame_budget = 0.4  # a budget the frame below is well over (the committed one is barely passed)
     d = np.zeros(NUM_SIGNALS, np.float32)
     jaw = 0.9 * float(enc.curve_x[enc.names.index("jaw"), -1])  # jaw wide open (within its curve), smile
     d[25], d[44], d[45], d[9], d[10] = jaw, -0.45, -0.45, 0.35, 0.35  # relaxed, blink: all at once
@@ -116,6 +117,7 @@ def test_shown_is_the_ask_within_reach_as_much_as_the_governor_keeps():
     """What the encoder means the avatar to show: nothing for no change, the ask at the expression's scale, the
     curve's end past its reach, and over budget the share the governor kept, which is what its coefficients make."""
     enc = load_encoder()
+    enc.frame_budget = 0.4  # one the frames below are well over
     scales, jaw = enc.expression_scales(), enc.names.index("jaw")
     assert scales[jaw] == enc.meta["expression_scale"]["jaw"] and np.all(scales > 0)
     d = np.zeros(NUM_SIGNALS, np.float32)

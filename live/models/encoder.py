@@ -110,6 +110,9 @@ class CalibratedEncoder(LinearEncoder):
     the s < 1 that meets it, so combined expressions cannot take the avatar further from its identity; the
     expressions in YIELDS_FIRST are scaled down (to zero if need be) before the others are, and those in
     YIELD_POWER by s ** power instead of s.
+    Head-angle cost table (optional, avatar fit): pose_cost_x [2,P] degrees of yaw and pitch asked (increasing,
+    through 0), pose_cost_y [2,P] the identity distance measured there; used instead of pose_cost, which is linear in
+    the angle, where dlib's distance is not (a 1-degree turn measured 0.06-0.15, 3-5x the per-degree cost at 16).
     pose_share (optional, 0..1): the head may take at most this share of frame_budget (yaw and pitch are
     scaled down beyond it), so a strong nod or turn leaves room for the expressions instead of stilling them.
     Cross-talk (optional, measured on one avatar by live.avatar_fit): cross_c [J,Q] coefficients and cross_x
@@ -132,7 +135,8 @@ class CalibratedEncoder(LinearEncoder):
                  cross_c: np.ndarray | None = None, cross_x: np.ndarray | None = None,
                  pose_share: float | None = None, cond_pair: tuple[int, int] | None = None,
                  cond_c: np.ndarray | None = None, cond_x: np.ndarray | None = None, cond_y: np.ndarray | None = None,
-                 pose_cross_x: np.ndarray | None = None, pose_cross_y: np.ndarray | None = None):
+                 pose_cross_x: np.ndarray | None = None, pose_cross_y: np.ndarray | None = None,
+                 pose_cost_x: np.ndarray | None = None, pose_cost_y: np.ndarray | None = None):
         super().__init__(matrix, k, meta)
         j = len(names)
         if directions.shape != (j, k, 512) or readout.shape != (j, NUM_SIGNALS) or curve_x.shape != curve_y.shape \
@@ -160,7 +164,12 @@ class CalibratedEncoder(LinearEncoder):
                 or np.any(np.diff(pose_cross_x, axis=1) <= 0)):
             raise ValueError(f"head-turn cross-talk needs pose_cross_x [2,P] (increasing) and pose_cross_y [2,P,J] "
                              f"for J={j} expressions")
+        if (pose_cost_x is None) != (pose_cost_y is None) or pose_cost_x is not None and (
+                pose_cost_x.ndim != 2 or pose_cost_x.shape[0] != 2 or pose_cost_y.shape != pose_cost_x.shape
+                or np.any(np.diff(pose_cost_x, axis=1) <= 0)):
+            raise ValueError("a head-angle cost table needs pose_cost_x [2,P] (increasing) and pose_cost_y [2,P]")
         self.pose_cross_x, self.pose_cross_y = pose_cross_x, pose_cross_y
+        self.pose_cost_x, self.pose_cost_y = pose_cost_x, pose_cost_y
         self.cond_pair = None if cond_pair is None else (int(cond_pair[0]), int(cond_pair[1]))
         self.cond_c, self.cond_x, self.cond_y = cond_c, cond_x, cond_y
         self.directions, self.readout = directions.astype(np.float32), readout.astype(np.float32)
@@ -178,7 +187,15 @@ class CalibratedEncoder(LinearEncoder):
         if cost <= cap:
             return delta
         limited = delta.copy()
-        limited[POSE_ANGLES] *= cap / cost
+        if self.pose_cost_x is None:  # linear in the angles
+            limited[POSE_ANGLES] *= cap / cost
+            return limited
+        lo, hi = 0.0, 1.0  # a measured table: the largest share of the angles within the cap (bisection)
+        for _ in range(16):
+            mid = 0.5 * (lo + hi)
+            limited[POSE_ANGLES] = delta[POSE_ANGLES] * mid
+            lo, hi = (mid, hi) if self._pose_sq(limited) <= cap * cap else (lo, mid)
+        limited[POSE_ANGLES] = delta[POSE_ANGLES] * lo
         return limited
 
     def coefficients(self, delta: np.ndarray) -> np.ndarray:
@@ -265,7 +282,11 @@ class CalibratedEncoder(LinearEncoder):
 
     def _pose_sq(self, delta: np.ndarray) -> float:
         """Squared estimated identity distance of the head's yaw and pitch in delta."""
-        return float(np.sum((self.pose_cost * delta[POSE_ANGLES] * POSE_SCALE) ** 2))
+        degrees = delta[POSE_ANGLES] * POSE_SCALE
+        if self.pose_cost_x is not None:
+            return float(sum(np.interp(d, x, y) ** 2 for d, x, y in zip(degrees, self.pose_cost_x, self.pose_cost_y,
+                                                                          strict=True)))
+        return float(np.sum((self.pose_cost * degrees) ** 2))
 
     def _cost(self, c: np.ndarray, pose_sq: float) -> float:
         """Estimated identity distance of expression coefficients c on top of a pose cost (squared)."""
@@ -289,6 +310,8 @@ class CalibratedEncoder(LinearEncoder):
             t.update(cross_c=self.cross_c, cross_x=self.cross_x)
         if self.pose_cross_x is not None:
             t.update(pose_cross_x=self.pose_cross_x, pose_cross_y=self.pose_cross_y)
+        if self.pose_cost_x is not None:
+            t.update(pose_cost_x=self.pose_cost_x, pose_cost_y=self.pose_cost_y)
         if self.cond_pair is not None:
             t.update(cond_pair=np.array(self.cond_pair, np.int64), cond_c=self.cond_c, cond_x=self.cond_x,
                      cond_y=self.cond_y)
@@ -307,7 +330,8 @@ class CalibratedEncoder(LinearEncoder):
                    t["curve_y"], names, meta, t.get("cost_c"), t.get("cost_id"), t.get("pose_cost"), budget,
                    t.get("cross_c"), t.get("cross_x"), share,
                    tuple(int(n) for n in t["cond_pair"]) if "cond_pair" in t else None, t.get("cond_c"),
-                   t.get("cond_x"), t.get("cond_y"), t.get("pose_cross_x"), t.get("pose_cross_y"))
+                   t.get("cond_x"), t.get("cond_y"), t.get("pose_cross_x"), t.get("pose_cross_y"),
+                   t.get("pose_cost_x"), t.get("pose_cost_y"))
 
 
 def load_encoder(path: Path | None = None, generator_sha256: str | None = None) -> LinearEncoder:

@@ -366,9 +366,9 @@ def main(argv: list[str] | None = None) -> int:
                         f"all, or NAME=VALUE,... (default {DEFAULT_SCALES}). Below 1 an expression is shown "
                         "smaller but keeps its shape in time, where a curve that runs into --identity-budget clips "
                         "the peaks")
-    p.add_argument("--frame-budget", type=float, default=0.45,
+    p.add_argument("--frame-budget", type=float, default=0.5,
                    help="identity governor: the largest estimated identity distance of one frame's expressions "
-                        "and pose together; expressions are scaled down to meet it (0: off; default 0.45)")
+                        "and pose together; expressions are scaled down to meet it (0: off; default 0.5)")
     p.add_argument("--pose-share", type=float, default=0.7,
                    help="largest share of --frame-budget the head pose may take: a stronger turn or nod is shown "
                         "smaller, so the expressions keep room (1: none; default 0.7)")
