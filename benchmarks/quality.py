@@ -197,40 +197,42 @@ def _identity(gen, spec: str):
     return enrolled.styles, enrolled.head, enrolled.crop
 
 
+def reads(enc) -> list[tuple[int, int]]:
+    """(expression j, index i in BLENDS) for each blendshape an expression's readout reads (a blink or a smile reads
+    both sides)."""
+    from live.models.encoder import SIGNAL_INDEX
+
+    return [(j, i) for j, readout in enumerate(enc.readout) for i, b in enumerate(BLENDS) if readout[SIGNAL_INDEX[b]] != 0]
+
+
 def reach(enc) -> dict[str, tuple[float, float]]:
     """{blendshape: (lowest, highest) change its expression shows on this avatar}: the ends of the (fitted)
     response curve at the expression's scale, for each blendshape the expression's readout reads; {} for an
     encoder without curves. A blink's or smile's reach is that of the mean of left and right (its readout)."""
-    from live.models.encoder import SIGNAL_INDEX
-
     if not hasattr(enc, "curve_x"):
         return {}
     scales = enc.meta.get("expression_scale", {})
-    return {b: (float(x.min()) * scales.get(n, 1.0), float(x.max()) * scales.get(n, 1.0))
-            for n, x, readout in zip(enc.names, enc.curve_x, enc.readout, strict=True)
-            for b in BLENDS if readout[SIGNAL_INDEX[b]] != 0}
+    return {BLENDS[i]: (float(enc.curve_x[j].min()) * scales.get(enc.names[j], 1.0),
+                        float(enc.curve_x[j].max()) * scales.get(enc.names[j], 1.0)) for j, i in reads(enc)}
 
 
 def asked(enc, delta: np.ndarray | None) -> np.ndarray:
     """[len(BLENDS)]: the change of each blendshape the encoder means the avatar to show for a signal change
     [55] (its expression's `shown`, on each blendshape its readout reads; NaN for the others, for an encoder
     without curves and without a face)."""
-    from live.models.encoder import SIGNAL_INDEX
-
     out = np.full(len(BLENDS), np.nan, np.float32)
     if delta is None or not hasattr(enc, "shown"):
         return out
-    for j, change in enumerate(enc.shown(delta)):
-        for i, b in enumerate(BLENDS):
-            if enc.readout[j, SIGNAL_INDEX[b]] != 0:
-                out[i] = change
+    shown = enc.shown(delta)
+    for j, i in reads(enc):
+        out[i] = shown[j]
     return out
 
 
 def ranged(rel: np.ndarray, rest: np.ndarray) -> np.ndarray:
-    """[len(BLENDS)]: the driver's relative blendshapes [9] clipped to what MediaPipe's range [0, 1] leaves from
-    the avatar's resting signals [9]."""
-    return np.clip(rel[3:], -rest[3:], 1.0 - rest[3:]).astype(np.float32)
+    """[..., len(BLENDS)]: the driver's relative blendshapes [..., 9] clipped to what MediaPipe's range [0, 1] leaves
+    from the avatar's resting signals [9]."""
+    return np.clip(rel[..., 3:], -rest[3:], 1.0 - rest[3:]).astype(np.float32)
 
 
 def clipped(rel: np.ndarray, ends: dict[str, tuple[float, float]]) -> np.ndarray:
@@ -245,6 +247,7 @@ def score(name, seed, drv, out, dist, ends: dict | None = None, asks: list | Non
     d = np.array([drv[i] for i in ok]) if ok else np.zeros((0, 9))
     o = np.array([out[i] for i in ok]) if ok else np.zeros((0, 9))
     d_rel, o_rel = (d - d[:1], o - o[:1]) if ok else (d, o)
+    ranges = ranged(d_rel, o[0]) if ok else None  # o[0]: the avatar's resting signals
     within = np.abs(d[:, 0]) <= 25 if ok else np.zeros(0, bool)
     res = {"clip": name, "seed": seed, "frames": len(drv), "measured": len(ok),
            "avatar_face_found": float(np.mean([x is not None for x in out]))}
@@ -264,7 +267,7 @@ def score(name, seed, drv, out, dist, ends: dict | None = None, asks: list | Non
         if j >= 3 and n in (ends or {}) and base > 0:
             err[n]["reach_bound"] = round(float(np.mean(np.abs(dd - np.clip(dd, *ends[n]))) / base), 3)
         if j >= 3 and base > 0:
-            err[n]["range_bound"] = round(float(np.mean(np.abs(dd - np.clip(dd, -o[0, j], 1 - o[0, j]))) / base), 3)
+            err[n]["range_bound"] = round(float(np.mean(np.abs(dd - ranges[:, j - 3])) / base), 3)
         if j >= 3 and base > 0 and not np.isnan(a[:, j - 3]).any():
             err[n]["asked"] = round(float(np.mean(np.abs(dd - a[:, j - 3])) / base), 3)
     res["signals"] = err

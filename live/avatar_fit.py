@@ -52,6 +52,7 @@ POSE_CROSS_HALFWAY = (0.5,)  # probes besides +-POSE_PROBE for the cross-talk, a
 # angle (on identities 0-3 a 1-degree turn measured 0.06-0.15, 3-5x the per-degree cost at 16 degrees), so the cost
 # is a table in degrees (interpolated), not a cost per degree: 2, 4 and 8 degrees each way.
 POSE_COST_SHARES = (0.125, 0.25, 0.5)
+POSE_SHARES = tuple(sorted({*POSE_COST_SHARES, *POSE_CROSS_HALFWAY}))  # every head probe besides +-POSE_PROBE
 # Expressions whose cross-talk from the other directions is taken off what is asked: the smile's readout (mouth
 # corners) is the one they move measurably (an opening jaw lowers a smiling face's smile). Correcting the blink
 # and brows too followed tracker noise there (identities 2,3: blink corr 0.82 -> 0.70).
@@ -92,7 +93,7 @@ def fit_to_avatar(enc: CalibratedEncoder, measure: Measure,
     if neutral is None:
         return None
     extra = sum(len(CONDITION_LEVELS) * (len(grid[j]) + 1) for j, _ in pairs) if neutral_sig is not None else 0
-    extra += 4 * len(POSE_COST_SHARES)
+    extra += 4 * len(POSE_SHARES)
     total, done = 1 + sum(len(g) for g in grid) + 4 + extra, 1
     if progress:
         progress(done, total)
@@ -135,9 +136,10 @@ def fit_to_avatar(enc: CalibratedEncoder, measure: Measure,
         pose_gain.append(gain)
         pose_cost.append(max(dist) / POSE_PROBE / gain if dist else float(enc.pose_cost[j]))
         near = [(d, *distance_and_signals(enc.matrix[i] * (d / POSE_SCALE)))
-                for d in (sign * share * POSE_PROBE for share in POSE_COST_SHARES for sign in (1, -1))]
-        pose_table.append(cost_table([(sign * POSE_PROBE, d) for sign, d, _ in probes] + [(d, c) for d, c, _ in near],
-                                     gain, float(enc.pose_cost[j])))
+                for d in (sign * share * POSE_PROBE for share in POSE_SHARES for sign in (1, -1))]
+        costs = [(d, c) for d, c, _ in near if abs(d) / POSE_PROBE in POSE_COST_SHARES]
+        pose_table.append(cost_table([(sign * POSE_PROBE, d) for sign, d, _ in probes] + costs, gain,
+                                     float(enc.pose_cost[j])))
         if neutral_sig is not None:
             made = [(sign * POSE_PROBE, enc.readout @ change) for sign, _, change in probes]
             made += [(d, enc.readout @ change) for d, _, change in near if abs(d) / POSE_PROBE in POSE_CROSS_HALFWAY]
