@@ -95,3 +95,31 @@ def test_asked_puts_each_expression_on_the_blendshapes_it_reads():
     rel[6] = -0.9  # nor un-smile more than it smiles
     assert quality.ranged(rel, rest)[3] == pytest.approx(-0.74)
     assert np.isnan(quality.asked(LinearEncoder(np.zeros((55, 512), np.float32), 1), d)).all()
+
+
+def test_breakdown_splits_each_identitys_pooled_ratio_into_its_clips(tmp_path):
+    """benchmarks/quality_breakdown.py: per identity, the clips' shares add up to the identity's pooled ratio (its
+    errors over its motionless errors, frames weighted), and a bad file is a clear error."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import quality_breakdown
+
+    def pair(clip, seed, frames, error, motionless, **bounds):
+        s = {"error": error, "motionless": motionless, "ratio": round(error / motionless, 6), **bounds}
+        return {"clip": clip, "seed": seed, "measured": frames, "signals": {"mouthSmileLeft": s}}
+
+    pairs = [pair("a", "0", 100, 0.10, 0.20, range_bound=0.4), pair("b", "0", 50, 0.01, 0.02, range_bound=0.0),
+             pair("a", "1", 100, 0.05, 0.20), pair("b", "1", 50, 0.03, 0.02)]
+    t = quality_breakdown.breakdown(pairs, "mouthSmileLeft")
+    # identity 0: (0.10*100 + 0.01*50) / (0.20*100 + 0.02*50) = 10.5 / 21
+    assert t["0"]["total"]["ratio"] == pytest.approx(10.5 / 21)
+    assert t["0"]["clips"]["a"]["ratio"] == pytest.approx(10 / 21)
+    assert t["0"]["clips"]["b"]["motion"] == pytest.approx(1 / 21)
+    assert t["0"]["total"]["range_bound"] == pytest.approx(0.4 * 20 / 21)
+    # identity 1's clip b: error larger than its motion (the avatar moves what the driver holds still)
+    b = t["1"]["clips"]["b"]
+    assert b["ratio"] == pytest.approx(1.5 / 21) and b["ratio"] > b["motion"]
+    assert t["1"]["total"]["range_bound"] is None  # unknown where a pair lacks it
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    with pytest.raises(SystemExit):
+        quality_breakdown.main([str(bad)])
