@@ -97,7 +97,7 @@ def test_asked_puts_each_expression_on_the_blendshapes_it_reads():
     assert np.isnan(quality.asked(LinearEncoder(np.zeros((55, 512), np.float32), 1), d)).all()
 
 
-def test_breakdown_splits_each_identitys_pooled_ratio_into_its_clips(tmp_path):
+def test_breakdown_splits_each_identitys_pooled_ratio_into_its_clips(tmp_path, capsys):
     """benchmarks/quality_breakdown.py: per identity, the clips' shares add up to the identity's pooled ratio (its
     errors over its motionless errors, frames weighted), and a bad file is a clear error."""
     sys.path.insert(0, str(REPO / "benchmarks"))
@@ -119,7 +119,13 @@ def test_breakdown_splits_each_identitys_pooled_ratio_into_its_clips(tmp_path):
     b = t["1"]["clips"]["b"]
     assert b["ratio"] == pytest.approx(1.5 / 21) and b["ratio"] > b["motion"]
     assert t["1"]["total"]["range_bound"] is None  # unknown where a pair lacks it
+    good = tmp_path / "q.json"
+    good.write_text(json.dumps({"pairs": pairs}))
+    assert quality_breakdown.main([str(good), "--signals", "mouthSmileLeft"]) == 0
+    printed = capsys.readouterr().out
+    assert "identity 0: ratio 0.500 (range bound 0.381" in printed and "identity 1: ratio 0.310" in printed
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
-    with pytest.raises(SystemExit):
-        quality_breakdown.main([str(bad)])
+    for argv in ([str(bad)], [str(good), "--signals", "mouthSmile"]):
+        with pytest.raises(SystemExit):
+            quality_breakdown.main(argv)
