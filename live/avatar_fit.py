@@ -135,14 +135,15 @@ def fit_to_avatar(enc: CalibratedEncoder, measure: Measure,
         matrix[i] /= gain  # asked degrees show as degrees on this avatar
         pose_gain.append(gain)
         pose_cost.append(max(dist) / POSE_PROBE / gain if dist else float(enc.pose_cost[j]))
-        near = [(d, *distance_and_signals(enc.matrix[i] * (d / POSE_SCALE)))
-                for d in (sign * share * POSE_PROBE for share in POSE_SHARES for sign in (1, -1))]
-        costs = [(d, c) for d, c, _ in near if abs(d) / POSE_PROBE in POSE_COST_SHARES]
+        near = [(share, sign * share * POSE_PROBE,
+                 *distance_and_signals(enc.matrix[i] * (sign * share * POSE_PROBE / POSE_SCALE)))
+                for share in POSE_SHARES for sign in (1, -1)]  # (share, degrees, distance, signal change)
+        costs = [(d, c) for share, d, c, _ in near if share in POSE_COST_SHARES]
         pose_table.append(cost_table([(sign * POSE_PROBE, d) for sign, d, _ in probes] + costs, gain,
                                      float(enc.pose_cost[j])))
         if neutral_sig is not None:
             made = [(sign * POSE_PROBE, enc.readout @ change) for sign, _, change in probes]
-            made += [(d, enc.readout @ change) for d, _, change in near if abs(d) / POSE_PROBE in POSE_CROSS_HALFWAY]
+            made += [(d, enc.readout @ change) for share, d, _, change in near if share in POSE_CROSS_HALFWAY]
             turned.append([(d * gain, m) for d, m in made])  # at the degrees asked of the corrected row
     cost_c, cost_id = pad_points([c for c, _ in tables], [d for _, d in tables])
     pose_cost_x, pose_cost_y = pad_points([x for x, _ in pose_table], [y for _, y in pose_table])

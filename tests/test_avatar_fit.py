@@ -236,6 +236,9 @@ def test_fit_takes_off_what_the_avatars_head_turn_does_to_its_smile():
             delta[SIGNAL_INDEX[sig]] = v
         return measure(fit(delta), False)[1] - measure(fit(np.zeros(NUM_SIGNALS, np.float32)), False)[1]
 
+    # read at +-16 and the cross-talk's own +-8 degree probes (degrees asked of the gain-corrected rows), not at the
+    # cost table's +-2 and +-4
+    assert fitted.pose_cross_x[0] == pytest.approx(np.array([-16, -8, 0, 8, 16]) * 0.8, abs=0.01)
     ends = fitted.meta["fitted_to_avatar"]["pose_cross_at_ends"]["smile"]
     assert ends["yaw"] == pytest.approx([0.16, -0.16], abs=0.005) and ends["pitch"] == pytest.approx([-0.08, 0.08],
                                                                                                    abs=0.005)
