@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     from live.assets import AssetStore
     from live.backends.base import BackendError
     from live.models.generator import load_mobilestylegan
-    from live.synthesis import ENGINES_DIR, SynthesisNet, export_onnx, onnx_name, seed_identity
+    from live.render import ENGINES_DIR, SynthesisNet, export_onnx, onnx_name, seed_identity
 
     if args.k is None:
         from live.models.encoder import load_encoder

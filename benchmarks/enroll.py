@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from live.assets import AssetStore
     from live.enroll import EnrollError, Enroller, to_image
-    from live.identity import save_identity
+    from live.identity_file import save_identity
 
     paths = [Path(x) for x in args.portraits.split(",")] if args.portraits else sorted(SHARED.glob("*.jpg"))
     if not paths:

@@ -26,7 +26,8 @@ from pathlib import Path
 from live.assets import AssetStore
 from live.config import Config
 from live.pipeline import Pipeline
-from live.stages import STAGES, build_stage
+from live.avatar import load_avatar
+from live.stages import STAGE_NAMES, build_stages
 from live.stages.capture import open_capture
 from live.stages.file import NullSink
 from live.stats import format_summary
@@ -54,7 +55,7 @@ def machine_info() -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--input", help="camera index, video, image or folder (default: a clip made here)")
-    p.add_argument("--stages", default="tracking", help=f"comma-separated, in order (known: {', '.join(STAGES)})")
+    p.add_argument("--stages", default="tracking", help=f"comma-separated, in order (known: {', '.join(STAGE_NAMES)})")
     p.add_argument("--frames", type=int, help="stop after this many frames (default: whole input, 300 for cameras)")
     p.add_argument("--warmup", type=int, default=10, help="frames left out of the numbers (default 10)")
     p.add_argument("--realtime", action="store_true",
@@ -70,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="synthesis backends, comma-separated: one pipeline run each (torch, torch-compile, "
                         "torch-compile-bf16, onnxruntime, openvino, tensorrt)")
     p.add_argument("--size", type=int, default=256, help="synthesis output side: 256, 512 or 1024")
-    p.add_argument("--k", type=int, help="style layers that take the per-frame offset (default: the default "
-                                        "encoder's, 10; with the encoder stage it is always the encoder's)")
+    p.add_argument("--k", type=int, help="style layers that take the per-frame offset, without the encoder stage "
+                                        "(default: the encoder's, 10)")
     p.add_argument("--device", default="cpu", help="synthesis device: cpu or cuda")
     p.add_argument("--json", nargs="?", const="-", metavar="PATH", help="write JSON to PATH (alone: print it)")
     args = p.parse_args(argv)
@@ -80,14 +81,14 @@ def main(argv: list[str] | None = None) -> int:
     cfg = Config()
     cfg.tracking.smoothing, cfg.tracking.max_side = args.smoothing, args.max_side
     cfg.tracking.num_faces = args.num_faces
-    if args.k is None:
-        from live.models.encoder import load_encoder
-
-        args.k = load_encoder().k
     cfg.synthesis.size, cfg.synthesis.k, cfg.synthesis.device = args.size, args.k, args.device
     names = [n.strip() for n in args.stages.split(",") if n.strip()]
+    if args.k is not None and "encoder" in names:
+        p.error("--k is the encoder's when the encoder stage runs: leave it out")
     backends = [b.strip() for b in args.backends.split(",") if b.strip()] if "synthesis" in names else [None]
     store = AssetStore(progress=sys.stderr.isatty())
+    needs_avatar = "encoder" in names or "synthesis" in names
+    avatar = load_avatar(cfg, store, fit="encoder" in names) if needs_avatar else None  # once for every backend
     summary: dict = {"stages": {}, "per_backend": {}}
     with tempfile.TemporaryDirectory(prefix="live-fps-") as tmp:
         spec = args.input
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                 cfg.synthesis.backend = backend
             frames = args.frames or (300 if spec.strip().isdigit() else None)
             source = open_capture(spec, realtime=args.realtime, loop=args.loop, max_frames=frames)
-            stages = [build_stage(name, cfg, store) for name in names]
+            stages = build_stages(names, cfg, store, avatar)
             lossless = not (args.realtime or source.kind == "camera")
             paced = not (lossless or args.no_pace)
             result = Pipeline(source, stages + [NullSink()], lossless=lossless, warmup=args.warmup,
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                       "warmup": args.warmup, "mode": "lossless" if lossless else "realtime (drop oldest)",
                       "source_fps": source.fps, "paced": paced, "stages": names,
                       "backends": [b for b in backends if b],
-                      "size": args.size, "k": args.k}
+                      "size": args.size, "k": avatar.k if args.k is None and avatar else args.k}
     print(format_summary(summary))
     if args.json == "-":
         print(json.dumps(summary, indent=2))

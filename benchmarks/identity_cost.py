@@ -45,7 +45,7 @@ def nonnegative_lstsq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def real_costs(clips: list[str], store: AssetStore) -> dict:
-    from live.metrics.identity import IdentityMetric
+    from live.metrics.face_distance import IdentityMetric
     from live.models.encoder import SIGNAL_INDEX, face_signals
     from live.stages.tracking import TrackingStage
 

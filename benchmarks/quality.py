@@ -104,13 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_grad_enabled(False)
     from live.avatar_fit import fit_encoder
-    from live.metrics.identity import IdentityMetric
+    from live.metrics.face_distance import IdentityMetric
     from live.models.encoder import load_encoder
     from live.models.generator import load_mobilestylegan
     from live.stages.encoder import EncoderStage
     from live.stages.synthesis import rotate
     from live.stages.tracking import TrackingStage
-    from live.synthesis import SynthesisNet, to_uint8
+    from live.render import SynthesisNet, to_uint8
 
     store = AssetStore(progress=sys.stderr.isatty())
     gen = load_mobilestylegan(store)
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             for i, (frame, face_smooth, face_raw) in enumerate(frames):
                 driven = stage.process(frame.replace(face=face_smooth))
                 asks.append(asked(fitted, stage.last_delta))
-                img = rotate(to_uint8(net(torch.from_numpy(driven.offset)).numpy()), driven.roll)
+                img = rotate(to_uint8(net(torch.from_numpy(driven.offset)).numpy()), driven.avatar_roll)
                 tracked = tracker.process(frame.replace(image=img)).face
                 drv.append(signals(face_raw))
                 out.append(signals(tracked))
@@ -188,8 +188,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _identity(gen, spec: str):
     """(styles, tuned head or None, reference image or None) of a seed or an identity file."""
-    from live.identity import load_identity
-    from live.synthesis import seed_identity
+    from live.identity_file import load_identity
+    from live.render import seed_identity
 
     if spec.strip().isdigit():
         return seed_identity(gen, int(spec)), None, None

@@ -290,7 +290,7 @@ class AvatarMeasure:
         import torch
 
         from live.models.encoder import face_signals
-        from live.synthesis import to_uint8
+        from live.render import to_uint8
 
         with torch.no_grad():
             rgb = to_uint8(self.net(torch.from_numpy(offset)).numpy())
@@ -370,12 +370,12 @@ def fit_encoder(enc: LinearEncoder, store, generator, identity, tuned_head=None,
         -> LinearEncoder:
     """`enc` fitted to the avatar of `identity` (W+ styles [1,L,512], optional tuned 256² head), cached under
     the asset cache; a tqdm bar on stderr while it measures (the first time only)."""
-    from live.synthesis import identity_key
+    from live.render import identity_key
 
     def make_measure() -> Measure:
         from live.landmarker import FaceTracker
-        from live.metrics.identity import IdentityMetric
-        from live.synthesis import SynthesisNet
+        from live.metrics.face_distance import IdentityMetric
+        from live.render import SynthesisNet
 
         log.info("fitting the encoder to this avatar (once, ~25 s; cached)")
         metric = IdentityMetric(store)

@@ -328,7 +328,7 @@ def _sample_clip() -> Path:
 
 def cmd_track(args: argparse.Namespace) -> int:
     from live.pipeline import Pipeline
-    from live.stages import build_stage
+    from live.stages import build_stages
     from live.stages.capture import open_capture
     from live.stages.file import FileSink
     from live.stats import format_summary
@@ -342,7 +342,7 @@ def cmd_track(args: argparse.Namespace) -> int:
     c = cfg.capture
     source = open_capture(c.input, realtime=c.realtime, loop=c.loop, fps=c.fps, max_frames=c.max_frames)
     sink = FileSink(video=args.output, jsonl=args.jsonl, fps=source.fps, landmarks=args.landmarks)
-    tracking = build_stage("tracking", cfg, store)
+    [tracking] = build_stages(["tracking"], cfg, store)
     lossless = not (c.realtime or source.kind == "camera")
     pipeline = Pipeline(source, [tracking, sink], lossless=lossless, warmup=cfg.pipeline.warmup)
     status = StatusLine(pipeline)
@@ -370,7 +370,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     from live.models.generator import load_mobilestylegan
     from live.stages.file import check_output_path, partial_path
-    from live.synthesis import seed_identity, to_uint8
+    from live.render import seed_identity, to_uint8
 
     out = check_output_path(args.output, {".png", ".jpg", ".jpeg", ".webp", ".bmp"})
     if not 0.0 <= args.truncation <= 2.0:

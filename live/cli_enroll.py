@@ -112,7 +112,7 @@ def enroll_portrait(portrait: Path, store, quality: str = "fast", tune: bool = F
 
 
 def cmd_enroll(args: argparse.Namespace, store) -> int:
-    from live.identity import SUFFIX, save_identity
+    from live.identity_file import SUFFIX, save_identity
 
     out = args.output or args.portrait.with_suffix(SUFFIX)
     if out.suffix != SUFFIX:
@@ -136,7 +136,7 @@ def cmd_enroll(args: argparse.Namespace, store) -> int:
 
 def resolve_identity(spec: str, store) -> tuple[int, Path | None]:
     """(seed, identity file) for --identity: seed:N, NAME.identity, or a portrait (enrolled, cached)."""
-    from live.identity import SUFFIX
+    from live.identity_file import SUFFIX
 
     text = spec.strip()
     if text.startswith("seed:"):

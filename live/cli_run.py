@@ -10,18 +10,24 @@ from live.config import Config
 
 log = logging.getLogger("live")
 
-def _synthesis_config(cfg: Config, args: argparse.Namespace, seed: int, identity_file: Path | None = None) -> None:
+
+def synthesis_config(args: argparse.Namespace, seed: int = 0, identity_file: Path | None = None) -> Config:
+    """A config with the synthesis and avatar-fit options every command that drives an avatar shares."""
+    cfg = Config()
     cfg.synthesis.seed = seed
     cfg.synthesis.identity_file = identity_file
     cfg.synthesis.size = args.size
     cfg.synthesis.backend = args.backend
     cfg.synthesis.device = args.device
     cfg.encoder.fit_avatar = not args.no_avatar_fit
+    return cfg
 
 
 def cmd_run(args: argparse.Namespace, store, status_line) -> int:
+    from live.cli_enroll import resolve_identity
+    from live.controls import Controls
     from live.pipeline import Pipeline
-    from live.stages import build_stage
+    from live.stages import STAGE_NAMES, build_stages
     from live.stages.capture import open_capture
     from live.stages.file import FileSink
     from live.stats import format_summary
@@ -30,10 +36,7 @@ def cmd_run(args: argparse.Namespace, store, status_line) -> int:
         from live.stages.preview import require_display
 
         require_display()
-    cfg = Config()
-    from live.cli_enroll import resolve_identity
-
-    _synthesis_config(cfg, args, *resolve_identity(args.identity, store))
+    cfg = synthesis_config(args, *resolve_identity(args.identity, store))
     cfg.encoder.relative = not args.absolute
     source = open_capture(args.input, realtime=args.realtime, loop=args.loop, max_frames=args.max_frames)
     sinks = [FileSink(video=args.output, fps=source.fps, side_by_side=args.side_by_side)]
@@ -41,12 +44,13 @@ def cmd_run(args: argparse.Namespace, store, status_line) -> int:
         from live.stages.vcam import VcamSink
 
         sinks.append(VcamSink(args.size, args.size, fps=args.vcam_fps, device=args.vcam_device))
-    stages = [build_stage(name, cfg, store) for name in ("tracking", "encoder", "synthesis")] + sinks
+    controls = Controls(expression_gain=cfg.encoder.expression_gain, pose_gain=cfg.encoder.pose_gain)
+    stages = build_stages(STAGE_NAMES, cfg, store, controls=controls) + sinks
     live_input = args.realtime or source.kind == "camera"
     if args.preview:
         from live.stages.preview import PreviewSink
 
-        stages.append(PreviewSink(stages[1].controls, on_stop=lambda: pipeline.stop()))
+        stages.append(PreviewSink(controls, on_stop=lambda: pipeline.stop()))
     pipeline = Pipeline(source, stages, lossless=not live_input, warmup=cfg.pipeline.warmup)
     status = status_line(pipeline)
     pipeline.on_frame = status
@@ -64,15 +68,14 @@ def cmd_run(args: argparse.Namespace, store, status_line) -> int:
 def cmd_demo(args: argparse.Namespace, store, status_line) -> int:
     from live.demo import ScriptedSource
     from live.pipeline import Pipeline
-    from live.stages import build_stage
+    from live.stages import build_stages
     from live.stages.file import FileSink
     from live.stats import format_summary
 
-    cfg = Config()
-    _synthesis_config(cfg, args, args.seed)
+    cfg = synthesis_config(args, args.seed)
     source = ScriptedSource(fps=args.fps)
     sink = FileSink(video=args.output, fps=args.fps)
-    stages = [build_stage("encoder", cfg, store), build_stage("synthesis", cfg, store), sink]
+    stages = build_stages(("encoder", "synthesis"), cfg, store) + [sink]
     pipeline = Pipeline(source, stages, lossless=True, warmup=3)
     status = status_line(pipeline)
     pipeline.on_frame = status

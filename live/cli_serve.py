@@ -39,14 +39,10 @@ def cmd_serve(args: argparse.Namespace, store) -> int:
         from aiohttp import web
     except ImportError:
         raise ValueError("live serve needs aiohttp and aiortc: pip install 'live[webrtc]'") from None
-    from live.avatar_fit import fit_encoder
     from live.cli_enroll import resolve_identity
-    from live.config import Config
-    from live.models.emotion import load_direction
-    from live.models.encoder import load_encoder
+    from live.cli_run import synthesis_config
     from live.rtc import Engine
     from live.server import Server
-    from live.stages import build_stage, configured_identity
 
     if not 0 < args.port < 65536:
         raise ValueError(f"--port must be 1..65535, got {args.port}")
@@ -54,22 +50,8 @@ def cmd_serve(args: argparse.Namespace, store) -> int:
         log.warning("live serve is reachable from other machines on %s:%d: anyone who can reach it can use "
                     "your CPU/GPU and see the avatar. Use --host 127.0.0.1 to keep it local.", args.host, args.port)
     logging.getLogger("aioice").setLevel(logging.WARNING)  # per-candidate chatter
-    encoder = load_encoder()
-
-    def make_synthesis(spec: str):
-        cfg = Config()
-        cfg.synthesis.seed, cfg.synthesis.identity_file = resolve_identity(spec, store)
-        cfg.synthesis.size, cfg.synthesis.backend, cfg.synthesis.device = args.size, args.backend, args.device
-        cfg.synthesis.k = encoder.k
-        stage = build_stage("synthesis", cfg, store)
-        stage.start()
-        if args.no_avatar_fit:
-            return stage, encoder
-        return stage, fit_encoder(encoder, store, *configured_identity(cfg, store), progress=store.progress)
-
     log.info("loading models for %s (first run: compiling can take ~30 s)", args.identity)
-    engine = Engine(make_synthesis, encoder, store.resolve("face_landmarker"), args.size,
-                    emotion_direction=load_direction(encoder.k), identity=args.identity)
+    engine = Engine(synthesis_config(args), store, lambda spec: resolve_identity(spec, store), args.identity)
     server = Server(engine, max_peers=args.max_peers)
     print(f"live serve: open http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port} "
           f"(identity {args.identity}, {args.size}², up to {args.max_peers} peers). Ctrl-C stops.", flush=True)

@@ -28,7 +28,7 @@ class SynthesisConfig:
     device: str = "cpu"  # cpu or cuda
     size: int = 256  # output side: 256, 512 or 1024
     early_exit: bool = True  # below 1024: fitted early-exit head (else render 1024 and downsample)
-    k: int = 10  # leading style layers that take the per-frame offset (the default encoder's; it sets its own)
+    k: int | None = None  # leading style layers that take the per-frame offset (None: the encoder's)
     seed: int = 0  # generated identity (used when identity_file is None)
     identity_file: Path | None = None  # an enrolled identity (`live enroll`)
     truncation: float = 0.7
@@ -45,16 +45,7 @@ class EncoderConfig:
 
 
 @dataclass
-class AssetConfig:
-    cache_dir: Path | None = None  # default: LIVE_CACHE_DIR or the user cache dir
-    offline: bool | None = None  # never download (default: LIVE_OFFLINE)
-    paths: dict[str, Path] = field(default_factory=dict)  # explicit model files by asset name
-
-
-@dataclass
 class PipelineConfig:
-    lossless: bool | None = None  # never drop frames; default: on for files read as fast as possible
-    queue_size: int = 1  # items per queue between stages
     warmup: int = 5  # frames left out of the statistics
 
 
@@ -64,5 +55,4 @@ class Config:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
-    assets: AssetConfig = field(default_factory=AssetConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from live.assets import AssetError
 from live.align import ffhq_align, ffhq_quad
-from live.identity import SUFFIX, Identity, IdentityFileError, load_identity, save_identity
+from live.identity_file import SUFFIX, Identity, IdentityFileError, load_identity, save_identity
 from live.inversion import QUALITY, SIZE, InversionSettings, Inverter, tune_head
 
 log = logging.getLogger(__name__)
@@ -266,7 +266,7 @@ class Enroller:
         if self._identity_metric is None:
             self._identity_metric = False  # tried: not again for the next portrait
             if self.identity_metric == "on" or (self.identity_metric == "auto" and self._metric_cached()):
-                from live.metrics.identity import IdentityMetric
+                from live.metrics.face_distance import IdentityMetric
 
                 try:
                     self._identity_metric = IdentityMetric(self.store)

@@ -65,6 +65,20 @@ class Pipeline:
         self._workers: list[Worker] = []
         self.pacer = Pacer(len(self.stages)) if (not lossless if pace is None else pace) else None
 
+    def replace(self, role: str, make: Callable[[Stage], Stage]) -> None:
+        """Replace the stage named `role` (or `role/...`, e.g. "synthesis" for "synthesis/torch") with make(old
+        stage): before the run at once, during it between two frames on that stage's thread (the new stage is
+        started there, the old one closed). How a server switches identity without reaching into stages."""
+        index = next((i for i, st in enumerate(self.stages) if st.name == role or st.name.startswith(role + "/")),
+                     None)
+        if index is None:
+            raise ValueError(f"no stage {role!r} in this pipeline: {', '.join(st.name for st in self.stages)}")
+        with self._lock:
+            if self._workers:
+                self._workers[index + 1].replace(make)  # worker 0 is the source's
+            else:
+                self.stages[index] = make(self.stages[index])
+
     def dropped(self) -> dict[str, int]:
         return {q.name: q.dropped for q in self.queues}
 
@@ -110,7 +124,8 @@ class Pipeline:
 
     def run(self) -> RunResult:
         """Run until the input ends, a stage fails (raises StageError) or Ctrl-C (returns interrupted)."""
-        self._workers = self._build_workers()
+        with self._lock:
+            self._workers = self._build_workers()
         try:
             for w in self._workers:
                 w.start()

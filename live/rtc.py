@@ -1,13 +1,15 @@
 """WebRTC sessions: a browser's camera track in, the reenacted avatar track out.
 
 Latency is the point, and aiortc's known pitfall is a consumer slower than the incoming track, which
-makes frames pile up in its decoder queue and latency grow without bound. So, per peer:
+makes frames pile up in its decoder queue and latency grow without bound. So each peer is a `Pipeline`
+like `live run`'s (latest-only queues, pacing, `Stats`), whose source is the incoming track and whose
+sink is the outgoing one:
 
-    loop thread:    ingest task   await track.recv() as fast as frames come -> LatestQueue(1) (drops counted)
-    worker thread:  latest frame -> tracking -> encoder -> synthesis (shared, locked) -> latest avatar slot
-    loop thread:    AvatarTrack.recv() paced at 30 fps: the newest avatar (repeated if none is newer)
+    loop thread:      ingest task   await track.recv() as fast as frames come -> LatestQueue(1) (drops counted)
+    pipeline threads: TrackSource -> tracking -> encoder -> synthesis (shared by all peers, locked) -> AvatarSlot
+    loop thread:      AvatarTrack.recv() paced at 30 fps: the newest avatar (repeated if none is newer)
 
-Nothing heavy runs on the event loop: frame conversion and all model work happen on the worker.
+Nothing heavy runs on the event loop: frame conversion and all model work happen on the pipeline's threads.
 Timestamps: each frame carries its server arrival time (`t_capture_ns`), so the avatar's age when it is
 sent is the server-side latency, reported with p50/p95 in `stats()`.
 """
@@ -20,13 +22,17 @@ import fractions
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from live.assets import AssetStore
+from live.config import Config
 from live.controls import Controls
 from live.frames import Frame
+from live.pipeline import Pipeline
 from live.queues import LatestQueue, QueueClosed
+from live.stage import Stage, StageError
 
 log = logging.getLogger(__name__)
 
@@ -41,59 +47,142 @@ class Avatar:
     seq: int
 
 
-class Engine:
-    """What all peers share: the encoder weights, one synthesis network (locked), the identity."""
+class SharedStage:
+    """A started stage that several pipelines run in turn, one frame at a time; they neither start nor close
+    it (its owner does)."""
 
-    def __init__(self, make_synthesis, encoder, landmarker_path, size: int, emotion_direction=None,
-                 identity: str = "seed:0"):
-        # make_synthesis: callable(identity spec) -> (a started SynthesisStage, the encoder for that avatar);
-        # encoder: LinearEncoder (until the first identity is built);
-        # landmarker_path: face_landmarker.task; size: avatar side; emotion_direction: [1,K,512] or None;
-        # identity: the spec the server starts with.
-        self.make_synthesis = make_synthesis
-        self.encoder = encoder
-        self.landmarker_path = landmarker_path
-        self.size = size
-        self.emotion_direction = emotion_direction
-        self.identity = identity
+    def __init__(self, stage: Stage):
+        self.stage = stage
+        self.name = stage.name
         self.lock = threading.Lock()
-        self.synthesis, self.encoder = make_synthesis(identity)
+
+    def start(self) -> None:
+        pass
+
+    def process(self, frame: Frame) -> Frame | None:
+        with self.lock:
+            return self.stage.process(frame)
+
+    def close(self) -> None:
+        pass
+
+
+class Engine:
+    """What all peers share: the avatar of the current identity and its synthesis (one, locked)."""
+
+    def __init__(self, config: Config, store: AssetStore, resolve, identity: str = "seed:0"):
+        # config: every peer's settings (its synthesis seed and identity file are set per identity);
+        # store: the models; resolve: identity spec -> (seed, identity file or None), raising ValueError for an
+        # unusable one; identity: the spec the server starts with.
+        self.config, self.store, self.resolve = config, store, resolve
+        self.size = config.synthesis.size
+        self._lock = threading.Lock()
+        self._sessions: set[PeerSession] = set()
+        self.identity = identity
+        self.avatar, self.synthesis = self._load(identity)
+
+    def _load(self, spec: str):
+        """(avatar, started shared synthesis stage) of an identity spec (seconds: may fit the avatar)."""
+        from live.avatar import load_avatar
+        from live.stages import synthesis_stage
+
+        seed, identity_file = self.resolve(spec)
+        config = replace(self.config, synthesis=replace(self.config.synthesis, seed=seed,
+                                                        identity_file=identity_file))
+        avatar = load_avatar(config, self.store)
+        synthesis = synthesis_stage(config, avatar)
+        synthesis.start()
+        return avatar, SharedStage(synthesis)
+
+    def stages(self, controls: Controls) -> list[Stage]:
+        """A new peer's tracking, encoder and (shared) synthesis stages for the current identity."""
+        from live.stages import encoder_stage, tracking_stage
+
+        with self._lock:
+            avatar, synthesis = self.avatar, self.synthesis
+        return [tracking_stage(self.config, self.store), encoder_stage(self.config, avatar, controls), synthesis]
+
+    def attach(self, session: PeerSession) -> None:
+        with self._lock:
+            self._sessions.add(session)
+
+    def detach(self, session: PeerSession) -> None:
+        with self._lock:
+            self._sessions.discard(session)
 
     def switch_identity(self, spec: str) -> None:
-        """Build the synthesis for another identity (seconds), then swap it in for every peer."""
-        new, encoder = self.make_synthesis(spec)
-        with self.lock:
-            old, self.synthesis, self.identity = self.synthesis, new, spec
-            self.encoder = encoder  # peers pick it up with their next frame
-        old.close()
+        """Load another identity (seconds), then every peer's pipeline replaces its encoder and synthesis."""
+        avatar, synthesis = self._load(spec)
+        with self._lock:
+            self.avatar, self.synthesis, self.identity = avatar, synthesis, spec
+            sessions = list(self._sessions)
+        for session in sessions:
+            session.pipeline.replace("encoder", lambda old: old.with_encoder(avatar.encoder))
+            session.pipeline.replace("synthesis", lambda old: synthesis)
 
-    def render(self, frame: Frame) -> Frame:
-        with self.lock:
-            return self.synthesis.process(frame)
+
+class TrackSource:
+    """The pipeline's source: the newest frame of the browser's camera (fed by the event loop)."""
+
+    fps = SEND_FPS
+
+    def __init__(self, name: str):
+        self.name = f"{name} camera"
+        self.queue = LatestQueue(f"{name} camera->pipeline")
+        self._created_ns = time.perf_counter_ns()  # media time of a frame: its arrival since this moment
+
+    def start(self) -> None:
+        pass
+
+    def read(self) -> Frame | None:
+        """The next frame (converted here, off the event loop); None once the track ended."""
+        try:
+            seq, t_ns, vframe = self.queue.get()
+        except QueueClosed:
+            return None
+        image = vframe.to_ndarray(format="rgb24")
+        return Frame(seq=seq, t_capture_ns=t_ns, t_media_s=(t_ns - self._created_ns) / 1e9, image=image)
+
+    def close(self) -> None:
+        self.queue.close()
+
+
+class AvatarSlot:
+    """The pipeline's sink: keeps the newest avatar for the outgoing track."""
+
+    name = "avatar"
+
+    def __init__(self):
+        self.avatar: Avatar | None = None
+
+    def start(self) -> None:
+        pass
+
+    def process(self, frame: Frame) -> Frame:
+        self.avatar = Avatar(frame.output, frame.t_capture_ns, frame.seq)
+        return frame
+
+    def close(self) -> None:
+        pass
 
 
 class PeerSession:
-    """One connected browser: its tracker, encoder state, controls, worker thread and stats."""
+    """One connected browser: its pipeline (tracker, encoder state, controls), the thread running it, stats."""
 
     def __init__(self, engine: Engine, name: str):
-        from live.stages.encoder import EncoderStage
-
         self.engine = engine
         self.name = name
         self.controls = Controls()
-        self.encoder = EncoderStage(engine.encoder, controls=self.controls,
-                                    emotion_direction=engine.emotion_direction)
-        self.queue = LatestQueue(f"{name} camera->worker")
-        self.avatar: Avatar | None = None
-        self.frames_in = self.frames_done = self.frames_sent = 0
+        self.source = TrackSource(name)
+        self.slot = AvatarSlot()
+        self.pipeline = Pipeline(self.source, [*engine.stages(self.controls), self.slot],
+                                 warmup=engine.config.pipeline.warmup)
+        self.frames_in = self.frames_sent = 0
         self.latencies = collections.deque(maxlen=300)  # server arrival -> avatar sent, ms
-        self.work_ms = collections.deque(maxlen=300)
         self.error: str | None = None
-        self._stop = threading.Event()
-        self._worker = threading.Thread(target=self._work, name=f"rtc-{name}", daemon=True)
+        self._worker = threading.Thread(target=self._run, name=f"rtc-{name}", daemon=True)
         self._ingest: asyncio.Task | None = None
         self._started = time.monotonic()
-        self._created_ns = time.perf_counter_ns()  # media time of a frame: its arrival since this moment
 
     @property
     def started(self) -> bool:
@@ -102,6 +191,7 @@ class PeerSession:
 
     def start(self, track) -> None:
         """Begin reading `track` (the browser camera); call on the event loop."""
+        self.engine.attach(self)
         self._worker.start()
         self._ingest = asyncio.ensure_future(self._read(track))
 
@@ -114,43 +204,22 @@ class PeerSession:
                 frame = await track.recv()
                 self.frames_in += 1
                 try:
-                    self.queue.put((seq, time.perf_counter_ns(), frame))
+                    self.source.queue.put((seq, time.perf_counter_ns(), frame))
                 except QueueClosed:
                     return
                 seq += 1
         except MediaStreamError:
             log.info("%s: camera track ended", self.name)
 
-    def _work(self) -> None:
-        from live.stages.tracking import TrackingStage
-
-        tracking = TrackingStage(self.engine.landmarker_path)
+    def _run(self) -> None:
         try:
-            tracking.start()
-            while not self._stop.is_set():
-                try:
-                    seq, t_ns, vframe = self.queue.get(timeout=0.1)
-                except TimeoutError:
-                    continue
-                except QueueClosed:
-                    break
-                t0 = time.perf_counter()
-                image = vframe.to_ndarray(format="rgb24")
-                frame = Frame(seq=seq, t_capture_ns=t_ns, t_media_s=(t_ns - self._created_ns) / 1e9, image=image)
-                self.encoder.encoder = self.engine.encoder  # the avatar's own (changes with the identity)
-                frame = self.engine.render(self.encoder.process(tracking.process(frame)))
-                self.avatar = Avatar(frame.output, t_ns, seq)
-                self.frames_done += 1
-                self.work_ms.append((time.perf_counter() - t0) * 1e3)
-        except Exception as exc:  # noqa: BLE001 - reported to the page through stats(), logged here
-            self.error = f"{type(exc).__name__}: {exc}"
-            log.exception("%s: reenactment stopped", self.name)
-        finally:
-            tracking.close()
+            self.pipeline.run()
+        except StageError as exc:  # reported to the page through stats(), logged by the pipeline
+            self.error = f"{type(exc.error).__name__}: {exc}"
 
     def next_avatar(self) -> np.ndarray:
         """The newest avatar (black before the first one); records its age as latency."""
-        a = self.avatar
+        a = self.slot.avatar
         if a is None:
             return np.zeros((self.engine.size, self.engine.size, 3), np.uint8)
         self.latencies.append((time.perf_counter_ns() - a.t_arrival_ns) / 1e6)
@@ -160,17 +229,22 @@ class PeerSession:
     def stats(self) -> dict:
         lat = np.array(self.latencies) if self.latencies else np.zeros(1)
         elapsed = max(1e-3, time.monotonic() - self._started)
-        return {"frames_in": self.frames_in, "frames_done": self.frames_done, "frames_sent": self.frames_sent,
-                "dropped": self.queue.dropped, "fps_done": round(self.frames_done / elapsed, 1),
-                "work_ms_p50": round(float(np.median(self.work_ms)), 1) if self.work_ms else None,
+        summary = self.pipeline.summary()
+        done = self.pipeline.stats.arrived
+        work = [s["p50_ms"] for s in summary["stages"].values()]
+        return {"frames_in": self.frames_in, "frames_done": done, "frames_sent": self.frames_sent,
+                "dropped": self.source.queue.dropped + sum(summary["dropped"].values()),
+                "fps_done": round(done / elapsed, 1), "work_ms_p50": round(sum(work), 1) if work else None,
                 "server_latency_ms_p50": round(float(np.percentile(lat, 50)), 1),
                 "server_latency_ms_p95": round(float(np.percentile(lat, 95)), 1),
-                "identity": self.engine.identity, "controls": self.controls.state(), "error": self.error}
+                "pipeline": summary, "identity": self.engine.identity, "controls": self.controls.state(),
+                "error": self.error}
 
     async def close(self) -> None:
-        """Stop reading, stop the worker and wait for it (off the loop)."""
-        self._stop.set()
-        self.queue.close()
+        """Stop reading, stop the pipeline and wait for it (off the loop)."""
+        self.engine.detach(self)
+        self.source.close()
+        self.pipeline.stop()
         if self._ingest is not None:
             self._ingest.cancel()
             try:
@@ -178,7 +252,7 @@ class PeerSession:
             except (asyncio.CancelledError, Exception):  # noqa: BLE001 - the track may end in any way
                 pass
         if self._worker.is_alive():
-            await asyncio.get_running_loop().run_in_executor(None, self._worker.join, 5.0)
+            await asyncio.get_running_loop().run_in_executor(None, self._worker.join, 15.0)
 
 
 def avatar_track(session: PeerSession):

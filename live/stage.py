@@ -97,6 +97,20 @@ class StageWorker(Worker):
         self.finish = finish
         self.pacer = pacer
         self.index = index
+        self._swap: Callable[[Stage], Stage] | None = None
+
+    def replace(self, make: Callable[[Stage], Stage]) -> None:
+        """Between two frames, on this worker's thread: stage = make(stage); a new stage is started and the old
+        one closed. The frame in hand finishes on the old stage."""
+        self._swap = make
+
+    def _swap_stage(self) -> None:
+        make, self._swap = self._swap, None
+        new = make(self.stage)
+        if new is not self.stage:
+            new.start()
+            old, self.stage = self.stage, new
+            old.close()
 
     def loop(self) -> None:
         try:
@@ -104,6 +118,8 @@ class StageWorker(Worker):
             self.ready.set()
             paced = self.pacer is not None and self.index == 0
             while not self.stop_event.is_set():
+                if self._swap is not None:
+                    self._swap_stage()
                 if paced:
                     self.pacer.wait(self.stop_event, POLL_S)
                 try:

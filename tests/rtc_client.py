@@ -71,8 +71,11 @@ async def post_json(url: str, payload) -> tuple[int, dict]:
             return r.status, body
 
 
-async def session(base: str, seconds: float, controls: list[dict] | None = None, frames=None) -> dict:
-    """Connect, stream for `seconds`, send `controls` on the data channel, close. Returns what came back."""
+async def session(base: str, seconds: float, controls: list[dict] | None = None, frames=None,
+                  controls_after_s: float = 0.0) -> dict:
+    """Connect, stream for `seconds`, send `controls` on the data channel (once it is open and `controls_after_s`
+    have passed; got["sent_at"]: the index of the first avatar frame received after), close. Returns what came
+    back."""
     from aiortc import RTCPeerConnection, RTCSessionDescription
 
     pc = RTCPeerConnection()
@@ -107,13 +110,15 @@ async def session(base: str, seconds: float, controls: list[dict] | None = None,
         await pc.close()
         return got
     await pc.setRemoteDescription(RTCSessionDescription(**answer))
-    t_end = time.monotonic() + seconds
+    t_start = time.monotonic()
+    t_end = t_start + seconds
     sent = False
     while time.monotonic() < t_end:
-        if not sent and channel.readyState == "open" and controls:
+        if not sent and channel.readyState == "open" and controls and time.monotonic() - t_start >= controls_after_s:
             for c in controls:
                 channel.send(json.dumps(c))
             sent = True
+            got["sent_at"] = len(got["frames"])
         await asyncio.sleep(0.1)
     cam.stop()
     await pc.close()

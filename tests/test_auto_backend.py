@@ -10,7 +10,7 @@ import pytest
 from live.backends.auto import cpu_candidates, fastest, machine_key
 from live.backends.base import BackendError, TensorSpec
 from live.backends.fake import FakeBackend
-from live.synthesis import BACKENDS
+from live.render import BACKENDS
 
 SPEC = {"offset": TensorSpec((1, 2, 512))}
 FEEDS = {"offset": np.zeros((1, 2, 512), np.float32)}

@@ -340,7 +340,7 @@ def test_fit_on_a_generated_face(tmp_path):
     from live.assets import AssetStore
     from live.avatar_fit import fit_encoder
     from live.models.generator import load_mobilestylegan
-    from live.synthesis import seed_identity
+    from live.render import seed_identity
 
     real = AssetStore(progress=False)
     gen = load_mobilestylegan(real)
@@ -371,7 +371,7 @@ def test_without_the_dlib_models_the_mean_costs_are_used(tmp_path, caplog):
     from live.assets import AssetStore
     from live.avatar_fit import fit_encoder
     from live.models.generator import load_mobilestylegan
-    from live.synthesis import seed_identity
+    from live.render import seed_identity
 
     gen = load_mobilestylegan(AssetStore(progress=False))
     enc = load_encoder()

@@ -229,7 +229,7 @@ from live.landmarker import FaceTracker
 from live.models.encoder import face_signals, load_encoder
 from live.models.generator import load_mobilestylegan
 from live.models.early_exit import load_heads, render_styles
-from live.synthesis import seed_identity, to_uint8
+from live.render import seed_identity, to_uint8
 from live.frames import BLENDSHAPE_NAMES as B
 torch.set_grad_enabled(False)
 store = AssetStore(progress=False)

@@ -18,7 +18,7 @@ def test_gain_zero_set_live_renders_the_neutral_identity():
 
     from live.assets import AssetStore
     from live.models.generator import load_mobilestylegan
-    from live.synthesis import SynthesisNet, seed_identity
+    from live.render import SynthesisNet, seed_identity
 
     enc = LinearEncoder.load()
     controls = Controls()
@@ -27,7 +27,7 @@ def test_gain_zero_set_live_renders_the_neutral_identity():
     assert np.abs(stage.process(frame(1, face(yaw=20.0, smile=0.8))).offset).max() > 0.1
     controls.update(expression_gain=0.0, pose_gain=0.0)  # as the page's sliders do, mid-stream
     out = stage.process(frame(2, face(yaw=20.0, smile=0.8)))
-    assert out.roll == 0.0
+    assert out.avatar_roll == 0.0
     gen = load_mobilestylegan(AssetStore(progress=False))
     net = SynthesisNet(gen, seed_identity(gen, 0), enc.k, 256)
     with torch.no_grad():
@@ -90,7 +90,7 @@ from live.models.generator import load_mobilestylegan
 from live.stages.encoder import EncoderStage
 from live.controls import Controls
 from live.frames import Frame
-from live.synthesis import SynthesisNet, seed_identity, to_uint8
+from live.render import SynthesisNet, seed_identity, to_uint8
 store = AssetStore(progress=False)
 gen = load_mobilestylegan(store)
 enc = LinearEncoder.load()

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from live.assets import AssetStore
 from live.models.early_exit import EXIT_BLOCK, HEADS_PATH, META_PATH, load_heads, psnr, sample_styles
 from live.models.generator import load_mobilestylegan
-from live.synthesis import SynthesisNet
+from live.render import SynthesisNet
 
 
 @pytest.fixture(scope="module")

@@ -70,7 +70,7 @@ def test_numpy_only_unpickler_refuses_code(tmp_path):
 
 
 def _identity(styles=None, sha="a" * 64):
-    from live.identity import Identity
+    from live.identity_file import Identity
 
     styles = torch.randn(1, 23, 512) if styles is None else styles
     return Identity(styles=styles, crop=np.full((64, 64, 3), 7, np.uint8), generator="g", generator_sha256=sha,
@@ -79,7 +79,7 @@ def _identity(styles=None, sha="a" * 64):
 
 
 def test_identity_file_round_trip_and_rejections(tmp_path):
-    from live.identity import IdentityFileError, load_identity, save_identity
+    from live.identity_file import IdentityFileError, load_identity, save_identity
 
     ident = _identity()
     path = save_identity(ident, tmp_path / "me.identity")
@@ -114,7 +114,7 @@ def _enroll(image: Path, out: Path, steps: int, *extra: str) -> subprocess.Compl
 
 
 def _fidelity(path: Path) -> dict:
-    from live.identity import load_identity
+    from live.identity_file import load_identity
 
     return load_identity(path).fidelity
 

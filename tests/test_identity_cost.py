@@ -30,7 +30,7 @@ sys.path.insert(0, {str(REPO / 'benchmarks')!r})
 from live.assets import AssetStore
 from live.models.encoder import load_encoder, SIGNAL_INDEX
 from live.models.generator import load_mobilestylegan
-from live.synthesis import SynthesisNet, seed_identity, to_uint8
+from live.render import SynthesisNet, seed_identity, to_uint8
 gen = load_mobilestylegan(AssetStore(progress=False)); enc = load_encoder()
 net = SynthesisNet(gen, seed_identity(gen, 5), enc.k, 256)
 video = cv2.VideoWriter({str(clip)!r}, cv2.VideoWriter_fourcc(*"mp4v"), 25, (256, 256))

@@ -11,7 +11,7 @@ from conftest import REPO, run_py
 def test_identity_metric_tells_people_apart():
     pytest.importorskip("dlib", reason="pip install 'live[quality]'")
     from live.assets import AssetStore
-    from live.metrics.identity import SAME_PERSON, IdentityMetric
+    from live.metrics.face_distance import SAME_PERSON, IdentityMetric
     from live.samples import astronaut, grace_hopper
 
     m = IdentityMetric(AssetStore(progress=False))

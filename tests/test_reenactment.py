@@ -108,7 +108,7 @@ from live.assets import AssetStore
 from live.models.generator import load_mobilestylegan
 from live.models.encoder import LinearEncoder, signal_vector
 from live.models.early_exit import load_heads, render_styles
-from live.synthesis import seed_identity, to_uint8
+from live.render import seed_identity, to_uint8
 from live.landmarker import FaceTracker
 torch.set_grad_enabled(False)
 gen = load_mobilestylegan(AssetStore(progress=False)); enc = LinearEncoder.load(); heads = load_heads()
@@ -195,7 +195,7 @@ def test_roll_turns_the_image_not_the_latent():
     tilted = face()
     tilted = Face(**{**tilted.__dict__, "roll": 15.0})
     out = stage.process(frame(1, tilted))
-    assert not np.abs(out.offset).any() and out.roll == pytest.approx(15.0, abs=1e-4)
+    assert not np.abs(out.offset).any() and out.avatar_roll == pytest.approx(15.0, abs=1e-4)
     img = np.zeros((64, 64, 3), np.uint8)
     img[:, 28:36] = 255  # a vertical bar
     turned = rotate(img, 15.0)

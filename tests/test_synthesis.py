@@ -13,7 +13,7 @@ from live.frames import Frame
 from live.models.generator import load_mobilestylegan
 from live.models.specialize import FixedIdentitySynthesis
 from live.stages.synthesis import SynthesisStage
-from live.synthesis import SynthesisNet, make_backend, seed_identity
+from live.render import SynthesisNet, make_backend, seed_identity
 
 
 @pytest.fixture(scope="module")

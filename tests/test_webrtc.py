@@ -113,3 +113,25 @@ def test_serve_binds_localhost_unless_told(tmp_path):
 
     args = build_parser().parse_args(["serve"])
     assert args.host == "127.0.0.1" and args.max_peers == 2
+
+
+def test_switching_identity_replaces_the_peers_stages_on_the_fly():
+    """{"identity": ...} on the data channel: the peer's pipeline swaps its encoder and synthesis between two
+    frames and keeps streaming, now the other face."""
+    proc, base = start_server("--max-peers", "1", "--no-avatar-fit")
+    try:
+        got = asyncio.run(session(base, 18.0, [{"identity": "seed:3"}], controls_after_s=6.0))
+    finally:
+        out = stop_server(proc)
+    assert "Traceback" not in out, out[-3000:]
+    assert got["status"] == 200 and not got["errors"], got["errors"]
+    switched = [i for i, s in enumerate(got["stats"]) if s["identity"] == "seed:3"]
+    assert switched, [s["identity"] for s in got["stats"]]
+    before, after = got["stats"][switched[0] - 1 if switched[0] else 0], got["stats"][-1]
+    assert after["error"] is None and after["frames_done"] > before["frames_done"] + 30, (before, after)
+    import numpy as np
+
+    frames = [f.astype(np.int16) for f in got["frames"]]
+    before_switch, last = frames[got["sent_at"] - 1], frames[-1]
+    assert before_switch.any() and np.abs(frames[-2] - last).mean() < 10  # one face talking: frames stay alike
+    assert np.abs(before_switch - last).mean() > 20, np.abs(before_switch - last).mean()  # another face

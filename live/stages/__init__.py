@@ -1,16 +1,19 @@
-"""Pipeline stages, one module each. `build_stage` makes one by name from the config tree, so the CLI and
-the benchmarks assemble pipelines the same way (later stages register here too)."""
+"""Pipeline stages, one module each. `build_stages` makes them by name from the config tree and one
+`Avatar`, so every consumer (the CLI, each WebRTC peer, the benchmarks) assembles the same pipeline and no
+stage depends on another having been built first."""
 
 from __future__ import annotations
 
-from typing import Callable
-
 from live.assets import AssetStore
+from live.avatar import Avatar, load_avatar
 from live.config import Config
+from live.controls import Controls
 from live.stage import Stage
 
+STAGE_NAMES = ("tracking", "encoder", "synthesis")  # in pipeline order
 
-def _tracking(config: Config, store: AssetStore) -> Stage:
+
+def tracking_stage(config: Config, store: AssetStore) -> Stage:
     from live.stages.tracking import TrackingStage
 
     t = config.tracking
@@ -18,59 +21,43 @@ def _tracking(config: Config, store: AssetStore) -> Stage:
                          max_side=t.max_side)
 
 
-def configured_identity(config: Config, store: AssetStore):
-    """(generator, W+ styles [1,L,512], tuned 256² head or None) of the configured identity."""
-    from live.models.generator import load_mobilestylegan
-    from live.synthesis import seed_identity
-
-    s = config.synthesis
-    generator = load_mobilestylegan(store)
-    if s.identity_file is not None:
-        from live.identity import load_identity
-
-        enrolled = load_identity(s.identity_file, generator.source_sha256)
-        return generator, enrolled.styles, enrolled.head
-    return generator, seed_identity(generator, s.seed, s.truncation), None
-
-
-def _synthesis(config: Config, store: AssetStore) -> Stage:
-    from live.stages.synthesis import SynthesisStage
-    from live.synthesis import SynthesisNet, make_backend
-
-    s = config.synthesis
-    generator, identity, tuned = configured_identity(config, store)
-    net = SynthesisNet(generator, identity, s.k, s.size, s.early_exit, tuned_head=tuned)
-    return SynthesisStage(make_backend(s.backend, net, generator, identity, device=s.device), device=s.device)
-
-
-def _encoder(config: Config, store: AssetStore) -> Stage:
-    from live.models.emotion import load_direction
-    from live.models.encoder import load_encoder
+def encoder_stage(config: Config, avatar: Avatar, controls: Controls | None = None) -> Stage:
     from live.stages.encoder import EncoderStage
 
     e = config.encoder
-    enc = load_encoder()
-    if enc.k != config.synthesis.k:
-        config.synthesis.k = enc.k  # the synthesis takes what the encoder gives
-    if e.fit_avatar:
-        from live.avatar_fit import fit_encoder
-
-        enc = fit_encoder(enc, store, *configured_identity(config, store), progress=store.progress)
-    return EncoderStage(enc, relative=e.relative, smoothing_s=e.smoothing_s, release_s=e.release_s,
-                        expression_gain=e.expression_gain, pose_gain=e.pose_gain,
-                        emotion_direction=load_direction(enc.k))
+    return EncoderStage(avatar.encoder, relative=e.relative, smoothing_s=e.smoothing_s, release_s=e.release_s,
+                        expression_gain=e.expression_gain, pose_gain=e.pose_gain, controls=controls,
+                        emotion_direction=avatar.emotion)
 
 
-STAGES: dict[str, Callable[[Config, AssetStore], Stage]] = {
-    "tracking": _tracking,
-    "encoder": _encoder,
-    "synthesis": _synthesis,
-}
+def synthesis_stage(config: Config, avatar: Avatar) -> Stage:
+    from live.render import SynthesisNet, make_backend
+    from live.stages.synthesis import SynthesisStage
+
+    s = config.synthesis
+    k = avatar.k if s.k is None else s.k
+    net = SynthesisNet(avatar.generator, avatar.styles, k, s.size, s.early_exit, tuned_head=avatar.head)
+    return SynthesisStage(make_backend(s.backend, net, avatar.generator, avatar.styles, device=s.device),
+                          device=s.device)
 
 
-def build_stage(name: str, config: Config, store: AssetStore) -> Stage:
-    try:
-        factory = STAGES[name]
-    except KeyError:
-        raise ValueError(f"unknown stage {name!r}; known: {', '.join(STAGES)}") from None
-    return factory(config, store)
+def build_stages(names: list[str] | tuple[str, ...], config: Config, store: AssetStore,
+                 avatar: Avatar | None = None, controls: Controls | None = None) -> list[Stage]:
+    """The named stages in the order given. avatar: what the encoder and synthesis drive (default: loaded
+    from the config, fitted only when the encoder is among them); controls: the encoder's live controls."""
+    unknown = [n for n in names if n not in STAGE_NAMES]
+    if unknown:
+        raise ValueError(f"unknown stage {unknown[0]!r}; known: {', '.join(STAGE_NAMES)}")
+    if "encoder" in names and config.synthesis.k is not None:
+        raise ValueError("synthesis.k is set by the encoder when the encoder stage runs: leave it unset")
+    if avatar is None and ("encoder" in names or "synthesis" in names):
+        avatar = load_avatar(config, store, fit=config.encoder.fit_avatar and "encoder" in names)
+    stages = []
+    for name in names:
+        if name == "tracking":
+            stages.append(tracking_stage(config, store))
+        elif name == "encoder":
+            stages.append(encoder_stage(config, avatar, controls))
+        else:
+            stages.append(synthesis_stage(config, avatar))
+    return stages

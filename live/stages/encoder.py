@@ -8,7 +8,7 @@ offset eases back to neutral instead of freezing or jumping.
 
 Head roll is not a latent offset: the generator only knows FFHQ-aligned (upright) faces, so the
 driver's relative roll is carried on the frame and applied to the synthesised image as an in-plane
-rotation (`Frame.roll`).
+rotation (`Frame.avatar_roll`).
 """
 
 from __future__ import annotations
@@ -20,12 +20,15 @@ import numpy as np
 
 from live.controls import Controls
 from live.frames import Frame
-from live.models.encoder import LinearEncoder, face_signals
+from live.models.encoder import NUM_SIGNALS, POSE_SCALE, SIGNAL_INDEX, LinearEncoder, face_signals
 
 log = logging.getLogger(__name__)
 
-MAX_DELTA = np.concatenate([np.full(52, 1.0), np.full(3, 45.0 / 30.0)]).astype(np.float32)  # clamp per signal
-ROLL = 54  # index of roll in the signal vector (yaw 52, pitch 53, roll 54)
+MAX_POSE_CHANGE_DEG = 45.0  # largest head-angle change a frame may ask (a larger jump is a tracking error)
+NUM_BLENDSHAPES = SIGNAL_INDEX["yaw"]  # the blendshapes come first in the signal vector, then yaw, pitch, roll
+MAX_DELTA = np.concatenate([np.full(NUM_BLENDSHAPES, 1.0),  # clamp per signal
+                            np.full(NUM_SIGNALS - NUM_BLENDSHAPES, MAX_POSE_CHANGE_DEG / POSE_SCALE)]).astype(np.float32)
+ROLL = SIGNAL_INDEX["roll"]
 
 
 class EncoderStage:
@@ -45,13 +48,23 @@ class EncoderStage:
         self.encoder = encoder
         self.relative = relative
         self.smoothing_s, self.release_s = smoothing_s, release_s
-        self.reference: np.ndarray | None = None if relative else np.zeros(55, np.float32)
+        self.reference: np.ndarray | None = None if relative else np.zeros(NUM_SIGNALS, np.float32)
         self._offset = np.zeros((1, encoder.k, 512), np.float32)
         self._roll = 0.0  # degrees, eased back like the offset
         self._t: float | None = None
         self._warned_no_face = False
         self._recentre = False
         self.last_delta: np.ndarray | None = None  # [55] the signal change the last frame asked (None: no face)
+
+    def with_encoder(self, encoder: LinearEncoder) -> EncoderStage:
+        """A stage driving another avatar's encoder (same K) with this one's controls, settings and driver
+        neutral, starting from neutral (`Pipeline.replace` calls it on the stage's own thread)."""
+        if encoder.k != self.encoder.k:
+            raise ValueError(f"the new encoder drives K={encoder.k} style layers, this one K={self.encoder.k}")
+        stage = EncoderStage(encoder, self.relative, self.smoothing_s, self.release_s, controls=self.controls,
+                             emotion_direction=self.emotion_direction)
+        stage.reference = self.reference
+        return stage
 
     def recentre(self) -> None:
         """Take the next frame with a face as the driver's neutral."""
@@ -60,7 +73,8 @@ class EncoderStage:
     @property
     def gains(self) -> np.ndarray:
         c = self.controls
-        return np.concatenate([np.full(52, c.expression_gain), np.full(3, c.pose_gain)]).astype(np.float32)
+        return np.concatenate([np.full(NUM_BLENDSHAPES, c.expression_gain),
+                               np.full(NUM_SIGNALS - NUM_BLENDSHAPES, c.pose_gain)]).astype(np.float32)
 
     def start(self) -> None:
         pass
@@ -77,7 +91,7 @@ class EncoderStage:
         alpha = self.controls.emotion
         if alpha and self.emotion_direction is not None:
             offset += alpha * self.emotion_direction
-        return frame.replace(offset=offset, roll=self._roll)
+        return frame.replace(offset=offset, avatar_roll=self._roll, signal_change=self.last_delta)
 
     def _follow(self, frame: Frame, dt: float) -> None:
         """Move the offset towards this frame's driving signals (or back to neutral without a face)."""
@@ -97,7 +111,7 @@ class EncoderStage:
             self.reference, self._recentre = signals.copy(), False
             log.info("driver neutral taken at frame %d", frame.seq)
         delta = np.clip((signals - self.reference) * self.gains, -MAX_DELTA, MAX_DELTA)
-        roll = float(delta[ROLL]) * 30.0  # back to degrees (POSE_SCALE)
+        roll = float(delta[ROLL]) * POSE_SCALE  # back to degrees
         delta[ROLL] = 0.0  # roll is applied to the image, not the latent
         self.last_delta = delta
         target = self.encoder(delta)

@@ -15,7 +15,7 @@ import torch
 from live.backends.base import Backend
 from live.frames import Frame
 from live.gpu import Downloader, StageStream, to_image_uint8
-from live.synthesis import to_uint8
+from live.render import to_uint8
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class SynthesisStage:
             raise ValueError(f"offset has shape {list(offset.shape)}, the synthesis takes {list(self._zeros.shape)}")
         image, event = self.stream.run(self._render, offset)
         image = self.download(image, event) if isinstance(image, torch.Tensor) else image
-        return frame.replace(output=rotate(image, frame.roll) if abs(frame.roll) >= 0.05 else image)
+        return frame.replace(output=rotate(image, frame.avatar_roll) if abs(frame.avatar_roll) >= 0.05 else image)
 
     def _render(self, offset: np.ndarray):
         image = self.backend.run({"offset": offset})["image"]  # [1,3,S,S] in [-1,1], numpy or device tensor

@@ -83,7 +83,7 @@ class Faces:
 
     def __init__(self, store, k: int):
         from live.landmarker import FaceTracker
-        from live.metrics.identity import IdentityMetric
+        from live.metrics.face_distance import IdentityMetric
         from live.models.early_exit import load_heads
         from live.models.generator import load_mobilestylegan
 
@@ -115,7 +115,7 @@ class Faces:
             -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
         """(signals [55], landmarks [478,2] px, dlib descriptor) of one rendered face (None where not found;
         no descriptor unless `describe`: dlib is the slow part)."""
-        from live.synthesis import to_uint8
+        from live.render import to_uint8
 
         rgb = to_uint8(img.detach().numpy())
         faces = self.tracker.detect(rgb, 0.0)

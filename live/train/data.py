@@ -69,7 +69,7 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 def make_shard(gen, tracker, heads, start: int, count: int, k: int, size: int, batch: int) -> dict[str, np.ndarray]:
     from live.models.early_exit import render_styles
-    from live.synthesis import to_uint8
+    from live.render import to_uint8
 
     rows = {key: [] for key in ("index", "kind", "identity", "styles", "w_id", "face", "blendshapes", "pose",
                                 "translation", "landmarks")}

@@ -47,7 +47,7 @@ def neutral_signals(gen, tracker, heads, data: Path, size: int) -> dict[int, np.
     """Signals of every pool identity rendered with no offset (cached in DATA/identities.npz)."""
     from live.models.early_exit import render_styles
     from live.models.generator import z_from_seed
-    from live.synthesis import to_uint8
+    from live.render import to_uint8
 
     path = data / "identities.npz"
     if path.exists():
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     from live.landmarker import FaceTracker
     from live.models.early_exit import load_heads, render_styles
     from live.models.generator import load_mobilestylegan
-    from live.synthesis import to_uint8
+    from live.render import to_uint8
 
     torch.set_grad_enabled(False)
     t0 = time.time()

@@ -62,7 +62,7 @@ class Refiner:
         return self.surrogate(F.avg_pool2d(img, 2))
 
     def grids(self, img: torch.Tensor) -> list:
-        from live.synthesis import to_uint8
+        from live.render import to_uint8
         from live.train.dlib_net import chip_grid
 
         out = []

@@ -72,7 +72,7 @@ def locality(gen, heads, tracker, seed: int, std: list[torch.Tensor], projection
     from live.inversion import Renderer
     from live.models.early_exit import EXIT_BLOCK
     from live.models.generator import z_from_seed
-    from live.synthesis import to_uint8
+    from live.render import to_uint8
     from live.train.data import TRUNCATION
 
     s, (weight, bias) = gen.synthesis_net, heads[256]

@@ -1,7 +1,7 @@
 """Synthesis speed and quality per backend, against the OpenVINO reference on the original IR, in one run.
 
-    python benchmarks/synthesis.py                       # 1024 and 256, all backends available here
-    python benchmarks/synthesis.py --sizes 256 --backends torch,openvino --json out.json
+    python benchmarks/backends.py                       # 1024 and 256, all backends available here
+    python benchmarks/backends.py --sizes 256 --backends torch,openvino --json out.json
 
 Rows: the reference (OpenVINO running MobileStyleGAN's own IR, f32, one w on all layers); the
 unspecialised torch network; then the fixed-identity network (K offset layers, identity folded in) per
@@ -31,7 +31,7 @@ from live.assets import AssetStore  # noqa: E402
 from live.backends.base import BackendError  # noqa: E402
 from live.models.early_exit import psnr  # noqa: E402
 from live.models.generator import IR_ASSETS, load_mobilestylegan  # noqa: E402
-from live.synthesis import SynthesisNet, make_backend, seed_identity  # noqa: E402
+from live.render import SynthesisNet, make_backend, seed_identity  # noqa: E402
 
 log = logging.getLogger("benchmarks.synthesis")
 

@@ -1,0 +1,63 @@
+"""The avatar a pipeline drives: one identity and everything made for it, loaded once.
+
+`load_avatar` reads the generator, the identity (a generated seed or an enrolled identity file), the
+encoder and, unless told not to, fits that encoder to this avatar (live.avatar_fit, cached). The stages
+that need an avatar (encoder, synthesis) are built from this one record, so neither depends on the other
+having been built first, and the synthesis always takes the offset layers the encoder drives.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from live.assets import AssetStore
+from live.config import Config
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Avatar:
+    """One identity ready to drive."""
+
+    generator: object  # live.models.generator.MobileStyleGAN
+    styles: torch.Tensor  # [1,L,512] float32 W+ the avatar keeps
+    head: tuple[torch.Tensor, torch.Tensor] | None  # 256² output head tuned at enrollment, or None
+    crop: np.ndarray | None  # [S,S,3] uint8 RGB aligned source photo of an enrolled identity, else None
+    encoder: object  # live.models.encoder.LinearEncoder (fitted to this avatar where it could be)
+    emotion: np.ndarray | None  # [1,K,512] happy(+)/sad(-) edit for the encoder's K, or None
+
+    @property
+    def k(self) -> int:
+        """Leading style layers that take the per-frame offset."""
+        return self.encoder.k
+
+
+def load_avatar(config: Config, store: AssetStore, fit: bool | None = None, encoder=None) -> Avatar:
+    """The avatar of `config.synthesis` (seed or identity file). fit: fit the encoder to it (default:
+    config.encoder.fit_avatar); encoder: drive it with this encoder (default: the committed one)."""
+    from live.models.emotion import load_direction
+    from live.models.encoder import load_encoder
+    from live.models.generator import load_mobilestylegan
+    from live.render import seed_identity
+
+    s = config.synthesis
+    generator = load_mobilestylegan(store)
+    crop = head = None
+    if s.identity_file is not None:
+        from live.identity_file import load_identity
+
+        enrolled = load_identity(s.identity_file, generator.source_sha256)
+        styles, head, crop = enrolled.styles, enrolled.head, enrolled.crop
+    else:
+        styles = seed_identity(generator, s.seed, s.truncation)
+    encoder = load_encoder() if encoder is None else encoder
+    if config.encoder.fit_avatar if fit is None else fit:
+        from live.avatar_fit import fit_encoder
+
+        encoder = fit_encoder(encoder, store, generator, styles, head, progress=store.progress)
+    return Avatar(generator, styles, head, crop, encoder, load_direction(encoder.k))
