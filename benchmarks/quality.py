@@ -57,24 +57,77 @@ def signals(face) -> np.ndarray | None:
     return np.array([face.yaw, face.pitch, face.roll] + [face.blendshape(b) for b in BLENDS], np.float32)
 
 
-def driver_frames(spec: str | None, max_frames: int):
-    """(name, [(frame, smoothed face for the pipeline, raw face for measuring)])."""
+class RawFaces:
+    """A probe stage: the driver's face tracked without smoothing (for measuring), kept by frame number; the frame
+    goes on unchanged to the pipeline's own (smoothed) tracking."""
+
+    name = "raw-tracking"
+
+    def __init__(self, model):
+        from live.stages.tracking import TrackingStage
+
+        self.tracker = TrackingStage(model, smoothing=0)
+        self.faces: dict[int, object] = {}
+
+    def start(self) -> None:
+        self.tracker.start()
+
+    def process(self, frame):
+        self.faces[frame.seq] = self.tracker.process(frame).face
+        return frame
+
+    def close(self) -> None:
+        self.tracker.close()
+
+
+class AvatarProbe:
+    """A probe stage at the end of the pipeline: tracks each avatar frame (MediaPipe, no smoothing), records what
+    the encoder asked, and every `stride`-th frame the dlib distance to the identity's reference descriptor."""
+
+    name = "probe"
+
+    def __init__(self, model, metric, reference, encoder, stride: int):
+        from live.stages.tracking import TrackingStage
+
+        self.tracker = TrackingStage(model, smoothing=0)
+        self.metric, self.reference, self.encoder, self.stride = metric, reference, encoder, stride
+        self.out, self.dist, self.asks = [], [], []
+
+    def start(self) -> None:
+        self.tracker.start()
+
+    def process(self, frame):
+        self.asks.append(asked(self.encoder, frame.signal_change))
+        self.out.append(signals(self.tracker.process(frame.replace(image=frame.output)).face))
+        if (len(self.out) - 1) % self.stride == 0:
+            d = self.metric.descriptor(frame.output, upsample=0)
+            self.dist.append(self.metric.distance(d, self.reference) if d is not None and self.reference is not None
+                             else np.nan)
+        return frame
+
+    def close(self) -> None:
+        self.tracker.close()
+
+
+def driver_frames(spec: str | None, max_frames: int, model) -> tuple[str, list, list]:
+    """(name, frames with the smoothed face the encoder is driven by, the raw face of each for measuring)."""
     from live.demo import ScriptedSource
+    from live.pipeline import Pipeline
     from live.stages.capture import open_capture
+    from live.stages.tracking import TrackingStage
 
     if spec is None:
         src = ScriptedSource(fps=25)
         frames = []
         while (f := src.read()) is not None and len(frames) < max_frames:
-            frames.append((f, f.face, f.face))
-        return "scripted", frames
-    cap = open_capture(spec, max_frames=max_frames)
-    cap.start()
-    out = []
-    while (f := cap.read()) is not None:
-        out.append(f)
-    cap.close()
-    return Path(spec).stem, out
+            frames.append(f)
+        return "scripted", frames, [f.face for f in frames]
+    raw = RawFaces(model)
+    frames = []
+    Pipeline(open_capture(spec, max_frames=max_frames), [raw, TrackingStage(model)], lossless=True,
+             on_frame=frames.append).run()
+    frames = [f.replace(timings=()) for f in frames]
+    return Path(spec).stem, frames, [raw.faces[f.seq] for f in frames]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,59 +156,45 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--pose-share must be in (0, 1], got {args.pose_share}")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_grad_enabled(False)
-    from live.avatar_fit import fit_encoder
+    from live.avatar import load_avatar
+    from live.config import Config
     from live.metrics.face_distance import IdentityMetric
     from live.models.encoder import load_encoder
     from live.models.generator import load_mobilestylegan
-    from live.stages.encoder import EncoderStage
-    from live.stages.synthesis import rotate
-    from live.stages.tracking import TrackingStage
+    from live.pipeline import Pipeline
     from live.render import SynthesisNet, to_uint8
+    from live.stages import build_stages
+    from live.stages.capture import FrameList
 
     store = AssetStore(progress=sys.stderr.isatty())
     gen = load_mobilestylegan(store)
     enc = load_encoder(args.encoder, generator_sha256=gen.source_sha256)
-    if args.frame_budget is not None and getattr(enc, "frame_budget", None) is not None:
-        enc.frame_budget = args.frame_budget
-    if args.pose_share is not None and getattr(enc, "frame_budget", None) is not None:
-        enc.pose_share = None if args.pose_share == 1 else args.pose_share
+    if getattr(enc, "frame_budget", None) is not None and (args.frame_budget, args.pose_share) != (None, None):
+        enc = enc.with_governor(args.frame_budget, args.pose_share)
     metric = IdentityMetric(store)
     model = store.resolve("face_landmarker")
     clips = args.clips.split(",") if args.clips else [str(c) for c in sorted(SHARED.glob("*.mp4"))] or [None]
     pairs, pooled = [], {"driver": [], "avatar": [], "driver_yaw": [], "bound": [], "asked": [], "range": []}
     plot_data = None
     for clip in clips:
-        name, raw_frames = driver_frames(clip, args.max_frames)
-        if clip is not None:  # track the driver twice: smoothed for the encoder, raw for measuring
-            smooth, raw = TrackingStage(model), TrackingStage(model, smoothing=0)
-            smooth.start(), raw.start()
-            frames = [(f, smooth.process(f).face, raw.process(f).face) for f in raw_frames]
-            smooth.close(), raw.close()
-        else:
-            frames = raw_frames
+        name, frames, drv = driver_frames(clip, args.max_frames, model)
+        drv = [signals(face) for face in drv]
         for seed in args.identities.split(","):
-            identity, head, reference = _identity(gen, seed)
-            net = SynthesisNet(gen, identity, enc.k, args.size, tuned_head=head)
-            neutral_img = to_uint8(net(torch.zeros(1, enc.k, 512)).numpy())
-            neutral_desc = metric.descriptor(neutral_img if reference is None else reference)
-            fitted = enc if args.no_avatar_fit else fit_encoder(enc, store, gen, identity, head, store.progress)
-            stage = EncoderStage(fitted)
-            tracker = TrackingStage(model, smoothing=0)
-            tracker.start()
-            drv, out, dist, asks = [], [], [], []
-            for i, (frame, face_smooth, face_raw) in enumerate(frames):
-                driven = stage.process(frame.replace(face=face_smooth))
-                asks.append(asked(fitted, stage.last_delta))
-                img = rotate(to_uint8(net(torch.from_numpy(driven.offset)).numpy()), driven.avatar_roll)
-                tracked = tracker.process(frame.replace(image=img)).face
-                drv.append(signals(face_raw))
-                out.append(signals(tracked))
-                if i % args.id_stride == 0:
-                    d = metric.descriptor(img, upsample=0)
-                    dist.append(metric.distance(d, neutral_desc) if d is not None and neutral_desc is not None
-                                else np.nan)
-            tracker.close()
-            ends = reach(fitted)
+            cfg = Config()
+            cfg.synthesis.size, cfg.synthesis.backend = args.size, "torch"
+            if seed.strip().isdigit():
+                cfg.synthesis.seed = int(seed)
+            else:
+                cfg.synthesis.identity_file = Path(seed.strip())
+            avatar = load_avatar(cfg, store, fit=not args.no_avatar_fit, encoder=enc)
+            net = SynthesisNet(gen, avatar.styles, avatar.k, args.size, tuned_head=avatar.head)
+            neutral_img = to_uint8(net(torch.zeros(1, avatar.k, 512)).numpy())
+            neutral_desc = metric.descriptor(neutral_img if avatar.crop is None else avatar.crop)
+            probe = AvatarProbe(model, metric, neutral_desc, avatar.encoder, args.id_stride)
+            stages = build_stages(("encoder", "synthesis"), cfg, store, avatar)
+            Pipeline(FrameList(frames), [*stages, probe], lossless=True).run()
+            out, dist, asks = probe.out, probe.dist, probe.asks
+            ends = reach(avatar.encoder)
             pairs.append(score(name, seed, drv, out, dist, ends, asks))
             log.info("%s x identity %s: %s", name, seed, json.dumps(pairs[-1]["summary"]))
             ok = [i for i in range(len(drv)) if drv[i] is not None and out[i] is not None]
@@ -184,17 +223,6 @@ def main(argv: list[str] | None = None) -> int:
         plot(args.plot, *plot_data)
         print(f"wrote {args.plot}")
     return 0
-
-
-def _identity(gen, spec: str):
-    """(styles, tuned head or None, reference image or None) of a seed or an identity file."""
-    from live.identity_file import load_identity
-    from live.render import seed_identity
-
-    if spec.strip().isdigit():
-        return seed_identity(gen, int(spec)), None, None
-    enrolled = load_identity(spec.strip(), gen.source_sha256)
-    return enrolled.styles, enrolled.head, enrolled.crop
 
 
 def reads(enc) -> list[tuple[int, int]]:

@@ -177,6 +177,20 @@ class CalibratedEncoder(LinearEncoder):
         self.cost_c, self.cost_id, self.pose_cost, self.frame_budget = cost_c, cost_id, pose_cost, frame_budget
         self.cross_c, self.cross_x, self.pose_share = cross_c, cross_x, pose_share
 
+    def with_governor(self, frame_budget: float | None = None, pose_share: float | None = None) -> CalibratedEncoder:
+        """This encoder with another identity frame budget and/or head share (None: keep its own; pose_share 1:
+        no cap on the head), built and checked like a loaded one."""
+        if self.frame_budget is None:
+            raise ValueError("this encoder has no identity governor (calibrate it with --frame-budget > 0)")
+        t = self.tensors()
+        if frame_budget is not None:
+            t["frame_budget"] = np.array([frame_budget], np.float32)
+        if pose_share == 1:
+            t.pop("pose_share", None)
+        elif pose_share is not None:
+            t["pose_share"] = np.array([pose_share], np.float32)
+        return CalibratedEncoder.from_tensors(t, self.meta)
+
     def limit_pose(self, delta: np.ndarray) -> np.ndarray:
         """delta [55] with yaw and pitch scaled down to cost at most pose_share of the frame budget."""
         delta = np.asarray(delta, np.float32)

@@ -193,3 +193,28 @@ def _open_camera(index: int, fps: float | None, max_frames: int | None) -> Captu
     native = cap.get(cv2.CAP_PROP_FPS)
     return Capture("camera", str(index), fps or (native if 1.0 <= native <= 240.0 else 30.0), False, False,
                    max_frames, cap=cap)
+
+
+class FrameList:
+    """A Source of frames already in memory (tracked ones, for benchmarks that drive several avatars with one
+    clip), delivered in order."""
+
+    kind = "frames"
+
+    def __init__(self, frames: list, fps: float = 25.0, name: str = "frames"):
+        # frames: Frame objects in capture order; fps: their nominal rate.
+        self.frames, self.fps, self.name = list(frames), fps, name
+        self._next = 0
+
+    def start(self) -> None:
+        self._next = 0
+
+    def read(self):
+        if self._next >= len(self.frames):
+            return None
+        self._next += 1
+        return self.frames[self._next - 1]
+
+    def close(self) -> None:
+        pass
+
