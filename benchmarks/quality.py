@@ -225,23 +225,24 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def reads(enc) -> list[tuple[int, int]]:
+def reads(response) -> list[tuple[int, int]]:
     """(expression j, index i in BLENDS) for each blendshape an expression's readout reads (a blink or a smile reads
     both sides)."""
     from live.models.encoder import SIGNAL_INDEX
 
-    return [(j, i) for j, readout in enumerate(enc.readout) for i, b in enumerate(BLENDS) if readout[SIGNAL_INDEX[b]] != 0]
+    return [(j, i) for j, readout in enumerate(response.readout) for i, b in enumerate(BLENDS)
+            if readout[SIGNAL_INDEX[b]] != 0]
 
 
 def reach(enc) -> dict[str, tuple[float, float]]:
     """{blendshape: (lowest, highest) change its expression shows on this avatar}: the ends of the (fitted)
     response curve at the expression's scale, for each blendshape the expression's readout reads; {} for an
     encoder without curves. A blink's or smile's reach is that of the mean of left and right (its readout)."""
-    if not hasattr(enc, "curve_x"):
+    r = getattr(enc, "response", None)
+    if r is None:
         return {}
-    scales = enc.meta.get("expression_scale", {})
-    return {BLENDS[i]: (float(enc.curve_x[j].min()) * scales.get(enc.names[j], 1.0),
-                        float(enc.curve_x[j].max()) * scales.get(enc.names[j], 1.0)) for j, i in reads(enc)}
+    return {BLENDS[i]: (float(r.curve_x[j].min()) * float(r.scales[j]), float(r.curve_x[j].max()) * float(r.scales[j]))
+            for j, i in reads(r)}
 
 
 def asked(enc, delta: np.ndarray | None) -> np.ndarray:
@@ -249,10 +250,10 @@ def asked(enc, delta: np.ndarray | None) -> np.ndarray:
     [55] (its expression's `shown`, on each blendshape its readout reads; NaN for the others, for an encoder
     without curves and without a face)."""
     out = np.full(len(BLENDS), np.nan, np.float32)
-    if delta is None or not hasattr(enc, "shown"):
+    if delta is None or not hasattr(enc, "response"):
         return out
     shown = enc.shown(delta)
-    for j, i in reads(enc):
+    for j, i in reads(enc.response):
         out[i] = shown[j]
     return out
 

@@ -28,7 +28,7 @@ class Avatar:
     styles: torch.Tensor  # [1,L,512] float32 W+ the avatar keeps
     head: tuple[torch.Tensor, torch.Tensor] | None  # 256² output head tuned at enrollment, or None
     crop: np.ndarray | None  # [S,S,3] uint8 RGB aligned source photo of an enrolled identity, else None
-    encoder: object  # live.models.encoder.LinearEncoder (fitted to this avatar where it could be)
+    encoder: object  # live.encoder.Encoder fitted to this avatar where it could be (LinearEncoder: the baseline)
     emotion: np.ndarray | None  # [1,K,512] happy(+)/sad(-) edit for the encoder's K, or None
 
     @property
@@ -40,8 +40,9 @@ class Avatar:
 def load_avatar(config: Config, store: AssetStore, fit: bool | None = None, encoder=None) -> Avatar:
     """The avatar of `config.synthesis` (seed or identity file). fit: fit the encoder to it (default:
     config.encoder.fit_avatar); encoder: drive it with this encoder (default: the committed one)."""
+    from live.encoder import Encoder
     from live.models.emotion import load_direction
-    from live.models.encoder import load_encoder
+    from live.models.encoder import CalibratedEncoder, load_encoder
     from live.models.generator import load_mobilestylegan
     from live.render import seed_identity
 
@@ -60,4 +61,6 @@ def load_avatar(config: Config, store: AssetStore, fit: bool | None = None, enco
         from live.avatar_fit import fit_encoder
 
         encoder = fit_encoder(encoder, store, generator, styles, head, progress=store.progress)
+    if isinstance(encoder, CalibratedEncoder):
+        encoder = Encoder.from_calibrated(encoder)  # the runtime reads the measured record
     return Avatar(generator, styles, head, crop, encoder, load_direction(encoder.k))

@@ -57,10 +57,11 @@ def test_reach_bound_clips_the_driver_to_what_the_avatar_shows():
     sys.path.insert(0, str(REPO / "benchmarks"))
     import quality
 
+    from live.encoder import Encoder
     from live.models.encoder import LinearEncoder, load_encoder
 
     enc = load_encoder()
-    ends = quality.reach(enc)
+    ends = quality.reach(Encoder.from_calibrated(enc))
     jaw = enc.names.index("jaw")
     assert ends["jawOpen"] == pytest.approx((0.0, float(enc.curve_x[jaw].max()) * enc.meta["expression_scale"]["jaw"]))
     assert ends["eyeBlinkLeft"] == ends["eyeBlinkRight"] and set(ends) == set(quality.BLENDS)
@@ -78,17 +79,19 @@ def test_asked_puts_each_expression_on_the_blendshapes_it_reads():
     sys.path.insert(0, str(REPO / "benchmarks"))
     import quality
 
+    from live.encoder import Encoder
     from live.models.encoder import SIGNAL_INDEX, LinearEncoder, load_encoder
 
     enc = load_encoder()
+    new = Encoder.from_calibrated(enc)
     d = np.zeros(55, np.float32)
     d[SIGNAL_INDEX["jawOpen"]], d[SIGNAL_INDEX["eyeBlinkLeft"]] = 0.2, 0.3
-    a, shown = quality.asked(enc, d), enc.shown(d)
+    a, shown = quality.asked(new, d), enc.shown(d)
     assert shown[enc.names.index("jaw")] > 0
     assert a[quality.BLENDS.index("jawOpen")] == pytest.approx(shown[enc.names.index("jaw")])
     blink = shown[enc.names.index("blink")]
     assert 0 < blink < 0.3 and a[1] == a[2] == pytest.approx(blink)  # one blink for both eyes: their mean's
-    assert np.isnan(quality.asked(enc, None)).all()
+    assert np.isnan(quality.asked(new, None)).all()
     rest, rel = np.zeros(9, np.float32), np.zeros(9, np.float32)
     rest[6], rel[6], rel[3] = 0.74, 0.87, -0.3  # a face smiling at rest can smile 0.26 more; no jaw under 0
     assert quality.ranged(rel, rest)[[0, 3]] == pytest.approx([0.0, 0.26])
