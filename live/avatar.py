@@ -58,7 +58,7 @@ def load_avatar(config: Config, store: AssetStore, fit: bool | None = None, enco
         styles = seed_identity(generator, s.seed, s.truncation)
     encoder = load_encoder() if encoder is None else encoder
     if config.encoder.fit_avatar if fit is None else fit:
-        from live.avatar_fit import fit_encoder
+        from live.avatar_fit_cache import fit_encoder
 
         encoder = fit_encoder(encoder, store, generator, styles, head, progress=store.progress)
     if isinstance(encoder, CalibratedEncoder):

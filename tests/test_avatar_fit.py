@@ -9,10 +9,10 @@ import pytest
 from live.avatar_fit import (
     CONDITION_LEVELS,
     POSE_CROSS_CORRECTED,
-    AvatarFits,
     fit_to_avatar,
     pose_cross,
 )
+from live.avatar_fit_cache import AvatarFits
 from live.models.curves import cost_points
 from live.models.encoder import NUM_SIGNALS, POSE_SCALE, SIGNAL_INDEX, load_encoder
 
@@ -338,7 +338,7 @@ def test_fit_on_a_generated_face(tmp_path):
     import torch
 
     from live.assets import AssetStore
-    from live.avatar_fit import fit_encoder
+    from live.avatar_fit_cache import fit_encoder
     from live.models.generator import load_mobilestylegan
     from live.render import seed_identity
 
@@ -369,7 +369,7 @@ def test_fit_on_a_generated_face(tmp_path):
 def test_without_the_dlib_models_the_mean_costs_are_used(tmp_path, caplog):
     """Offline with no dlib models in the cache: a warning, and the encoder as it was (no traceback)."""
     from live.assets import AssetStore
-    from live.avatar_fit import fit_encoder
+    from live.avatar_fit_cache import fit_encoder
     from live.models.generator import load_mobilestylegan
     from live.render import seed_identity
 

@@ -22,7 +22,7 @@ def test_surrogate_training_learns_a_readout_it_can_see():
 def test_refinement_lowers_the_descriptor_change_of_a_direction():
     from live.assets import AssetStore
     from live.models.encoder import load_encoder
-    from live.train.calibrate_encoder import Faces
+    from live.train.probe import Faces
     from live.train.dlib_net import DlibDescriptor
     from live.train.identity_refine import Refiner
     from live.train.surrogate import Surrogate

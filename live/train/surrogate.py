@@ -84,7 +84,7 @@ def render_shard(faces, enc, index: int, count: int) -> dict[str, np.ndarray]:
 def make_data(data: Path, samples: int, encoder_path: Path | None = None) -> None:
     from live.assets import AssetStore
     from live.models.encoder import CALIBRATED_PATH, load_encoder
-    from live.train.calibrate_encoder import Faces
+    from live.train.probe import Faces
 
     encoder_path = encoder_path or CALIBRATED_PATH
     enc = load_encoder(encoder_path)
