@@ -47,16 +47,13 @@ def nonnegative_lstsq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def real_costs(clips: list[str], store: AssetStore) -> dict:
     from live.metrics.face_distance import IdentityMetric
     from live.models.encoder import SIGNAL_INDEX, face_signals
-    from live.stages.tracking import TrackingStage
 
     metric = IdentityMetric(store)
     rows = []
     for clip in clips:
-        tracker = TrackingStage(store.resolve("face_landmarker"), smoothing=0)
-        tracker.start()
         first = None
-        for i, frame in enumerate(driver_frames(clip, 150)[1], start=1):
-            face = tracker.process(frame).face
+        _, frames, raw = driver_frames(clip, 150, store.resolve("face_landmarker"))  # raw: tracked unsmoothed
+        for i, (frame, face) in enumerate(zip(frames, raw, strict=True), start=1):
             if face is None or (first is not None and i % 2):
                 continue
             desc = metric.descriptor(frame.image)
@@ -70,7 +67,6 @@ def real_costs(clips: list[str], store: AssetStore) -> dict:
             rows.append([metric.distance(desc, first[1])]
                         + [float(np.mean([x[SIGNAL_INDEX[n]] for n in names])) for names in SIGNALS.values()]
                         + [x[SIGNAL_INDEX["yaw"]] * 30.0, x[SIGNAL_INDEX["pitch"]] * 30.0])
-        tracker.close()
         log.info("%s: %d frames measured so far", Path(clip).stem, len(rows))
     r = np.array(rows)
     coef = nonnegative_lstsq(np.c_[np.ones(len(r)), r[:, 1:] ** 2], r[:, 0] ** 2)
