@@ -1,6 +1,6 @@
 """The deformation encoder: the driver's change of signals -> the W+ offset of the first K style layers.
 
-`Encoder.__call__` is the whole per-frame behaviour; each step is a function of live.encoder.steps, and
+`Encoder.__call__` with `_governed` is the whole per-frame behaviour; each step is a function of live.encoder.steps, and
 everything measured on the avatar is in its `AvatarResponse` (live.encoder.response), which the runtime
 only reads.
 """
@@ -40,28 +40,28 @@ class Encoder:
         return cls(response, enc.meta)
 
     def __call__(self, delta: np.ndarray) -> np.ndarray:
+        delta, c, _ = self._governed(delta)
+        return steps.latent_offset(delta, c, self.response)  # the head's linear map plus the expression directions
+
+    def _governed(self, delta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(delta [55] with the head limited, coefficients [J], kept [J]: the share of each ask the governor kept)."""
         r = self.response
         delta = steps.limit_pose(delta, r.governor)  # the head within its share of the identity budget
         asked = steps.expression_asks(delta, r)  # what each expression is asked, less its cross-talk
         pose_sq = steps.pose_cost_sq(delta, r.governor) if r.governor is not None else 0.0
-        c, _ = steps.govern(asked, pose_sq, r)  # coefficients within the identity budget
-        return steps.latent_offset(delta, c, r)  # the head's linear map plus the expression directions
+        c, kept = steps.govern(asked, pose_sq, r)  # coefficients within the identity budget
+        return delta, c, kept
 
     def coefficients(self, delta: np.ndarray) -> np.ndarray:
         """[J] coefficient of each expression direction for a signal change [55]."""
-        r = self.response
-        delta = steps.limit_pose(delta, r.governor)
-        pose_sq = steps.pose_cost_sq(delta, r.governor) if r.governor is not None else 0.0
-        return steps.govern(steps.expression_asks(delta, r), pose_sq, r)[0]
+        return self._governed(delta)[1]
 
     def shown(self, delta: np.ndarray) -> np.ndarray:
         """[J] the change of each expression's readout the encoder means the avatar to show for a signal change
         [55]: the driver's, at the expression's scale, within its curve's reach, as much as the governor keeps
         (0 for an expression left still). benchmarks/quality.py compares the driver with it."""
         r = self.response
-        delta = steps.limit_pose(delta, r.governor)
-        pose_sq = steps.pose_cost_sq(delta, r.governor) if r.governor is not None else 0.0
-        kept = steps.govern(steps.expression_asks(delta, r), pose_sq, r)[1]
+        delta, _, kept = self._governed(delta)
         reach = np.clip(r.readout @ delta, r.curve_x[:, 0], r.curve_x[:, -1])
         moves = np.any(r.curve_y != 0, axis=1)
         return np.where(moves, r.scales * reach * kept, 0.0).astype(np.float32)
