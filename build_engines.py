@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     from live.render import ENGINES_DIR, SynthesisNet, export_onnx, onnx_name, seed_identity
 
     if args.k is None:
-        from live.models.encoder import load_encoder
+        from live.encoder import load_encoder
 
         args.k = load_encoder().k
     out = args.out or ENGINES_DIR

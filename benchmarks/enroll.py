@@ -33,7 +33,8 @@ SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "po
 def reenact_offset() -> torch.Tensor:
     """The encoder's offset for smile 0.6, jaw open 0.3, yaw 15°."""
     from live.frames import BLENDSHAPE_NAMES
-    from live.models.encoder import load_encoder, signal_vector
+    from live.encoder import load_encoder
+    from live.models.encoder import signal_vector
 
     blend = np.zeros(len(BLENDSHAPE_NAMES), np.float32)
     for name, v in (("mouthSmileLeft", 0.6), ("mouthSmileRight", 0.6), ("jawOpen", 0.3)):

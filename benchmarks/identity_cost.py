@@ -87,7 +87,7 @@ def avatar_costs(enc) -> dict:
         at = min(0.3, reach)
         k = int(np.argmax(got >= at - 1e-9))
         out[name] = round(float(np.interp(at, got[:k + 1], ident[:k + 1]) / at), 4) if at > 0.02 else None
-    out["yaw_per_deg"], out["pitch_per_deg"] = (round(float(c), 4) for c in enc.pose_cost)
+    out["yaw_per_deg"], out["pitch_per_deg"] = (round(float(c), 4) for c in enc.response.governor.pose_cost)
     return out
 
 
@@ -97,13 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", metavar="PATH")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from live.models.encoder import CalibratedEncoder, load_encoder
+    from live.encoder import Encoder, load_encoder
 
     clips = args.clips.split(",") if args.clips else [str(c) for c in sorted(SHARED.glob("*.mp4"))]
     if not clips:
         p.error(f"no driving clips: pass --clips or put some in {SHARED}")
     enc = load_encoder()
-    if not isinstance(enc, CalibratedEncoder) or enc.pose_cost is None:
+    if not isinstance(enc, Encoder) or enc.response.governor is None:
         p.error("the default encoder has no measured identity costs (run python -m live.train.calibrate_encoder)")
     real, avatar = real_costs(clips, AssetStore(progress=sys.stderr.isatty())), avatar_costs(enc)
     print("identity cost (dlib distance) per unit of tracked change; not a published metric")

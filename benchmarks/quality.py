@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fps import machine_info
 
 from live.assets import AssetStore
-from live.models.encoder import YIELD_POWER
+from live.encoder.response import YIELD_POWER
 
 log = logging.getLogger("benchmarks.quality")
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "driving"
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     from live.avatar import load_avatar
     from live.config import Config
     from live.metrics.face_distance import IdentityMetric
-    from live.models.encoder import load_encoder
+    from live.encoder import load_encoder
     from live.models.generator import load_mobilestylegan
     from live.pipeline import Pipeline
     from live.render import SynthesisNet, to_uint8
@@ -169,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     store = AssetStore(progress=sys.stderr.isatty())
     gen = load_mobilestylegan(store)
     enc = load_encoder(args.encoder, generator_sha256=gen.source_sha256)
-    if getattr(enc, "frame_budget", None) is not None and (args.frame_budget, args.pose_share) != (None, None):
+    governor = getattr(getattr(enc, "response", None), "governor", None)
+    if governor is not None and (args.frame_budget, args.pose_share) != (None, None):
         enc = enc.with_governor(args.frame_budget, args.pose_share)
     metric = IdentityMetric(store)
     model = store.resolve("face_landmarker")
@@ -212,9 +213,10 @@ def main(argv: list[str] | None = None) -> int:
     result = {"pairs": pairs, "overall": overall(pairs, pooled), "machine": machine_info(),
               "note": "not the published CSIM/FID numbers: dlib descriptor distances and MediaPipe signals on "
                       "live's own outputs", "encoder": enc.meta.get("kind"), "size": args.size,
-                      "frame_budget": getattr(enc, "frame_budget", None),
-                      "pose_share": getattr(enc, "pose_share", None),
-                      "expression_scale": enc.meta.get("expression_scale"), "yield_power": YIELD_POWER}
+                      "frame_budget": governor and enc.response.governor.frame_budget,
+                      "pose_share": governor and enc.response.governor.pose_share,
+                      "expression_scale": enc.response.meta()["expression_scale"] if governor else None,
+                      "yield_power": YIELD_POWER}
     print_table(result)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")

@@ -40,9 +40,8 @@ class Avatar:
 def load_avatar(config: Config, store: AssetStore, fit: bool | None = None, encoder=None) -> Avatar:
     """The avatar of `config.synthesis` (seed or identity file). fit: fit the encoder to it (default:
     config.encoder.fit_avatar); encoder: drive it with this encoder (default: the committed one)."""
-    from live.encoder import Encoder
+    from live.encoder import load_encoder
     from live.models.emotion import load_direction
-    from live.models.encoder import CalibratedEncoder, load_encoder
     from live.models.generator import load_mobilestylegan
     from live.render import seed_identity
 
@@ -61,6 +60,4 @@ def load_avatar(config: Config, store: AssetStore, fit: bool | None = None, enco
         from live.avatar_fit_cache import fit_encoder
 
         encoder = fit_encoder(encoder, store, generator, styles, head, progress=store.progress)
-    if isinstance(encoder, CalibratedEncoder):
-        encoder = Encoder.from_calibrated(encoder)  # the runtime reads the measured record
     return Avatar(generator, styles, head, crop, encoder, load_direction(encoder.k))

@@ -20,73 +20,55 @@ and the head's yaw and pitch on the smile, blink and jaw (taken off what is aske
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 
 import numpy as np
 
+from live.encoder import Encoder
+from live.encoder.response import AvatarResponse, ConditionedCurve, CrossTalk, PoseCrossTalk
 from live.models.curves import MIN_REACH, cost_points, pad_points, response_curve
-from live.models.encoder import (
-    NUM_SIGNALS,
-    POSE_SCALE,
-    SIGNAL_INDEX,
-    CalibratedEncoder,
-)
+from live.models.encoder import NUM_SIGNALS, POSE_SCALE, SIGNAL_INDEX
 
 log = logging.getLogger(__name__)
 
 POSE_PROBE = 16.0  # degrees of yaw and pitch the pose cost is measured at (both signs)
-# Expressions whose reading the avatar's own head turn changes are asked that much less (measured at +-8 and
-# +-POSE_PROBE degrees): the head rows took identity 0's smile reading 0.52 down at +16 degrees of yaw and 0.59 at
-# +16 of pitch, identities 2 and 3's 0.2-0.36 either way, while the drivers' smiles read -0.0002..+0.004 per degree
-# of their own yaw (the generator's cross-talk, not the tracker's); identity 2's blink read +0.10/+0.19 at +8 of
-# yaw, identity 3's -0.11 at -8 of pitch, identity 2's jaw +-0.05-0.07. The blink's and jaw's correction: blinkL
-# ratio 0.625 -> 0.579 (0,1), 0.688 -> 0.649 (2,3), jaw 0.486 -> 0.472 (2,3), smiles 2,3 +0.013. The brows are
-# left out (left still on most avatars, and the first to yield to the identity governor).
-POSE_CROSS_CORRECTED = ("smile", "blink", "jaw")
-POSE_CROSS_HALFWAY = (0.5,)  # probes besides +-POSE_PROBE for the cross-talk, as shares of it
-# Probes besides +-POSE_PROBE for the head's identity cost (dlib), as shares of it: dlib's distance is concave in the
-# angle (on identities 0-3 a 1-degree turn measured 0.06-0.15, 3-5x the per-degree cost at 16 degrees), so the cost
-# is a table in degrees (interpolated), not a cost per degree: 2, 4 and 8 degrees each way.
-POSE_COST_SHARES = (0.125, 0.25, 0.5)
+# Why each of these is what it is, with the measurements: benchmarks/QUALITY.md, "The avatar fit's settings".
+POSE_CROSS_CORRECTED = ("smile", "blink", "jaw")  # expressions the avatar's own head turn is taken off
+POSE_CROSS_HALFWAY = (0.5,)  # probes besides +-POSE_PROBE for that cross-talk, as shares of it
+POSE_COST_SHARES = (0.125, 0.25, 0.5)  # probes besides +-POSE_PROBE for the head's identity cost table
 POSE_SHARES = tuple(sorted({*POSE_COST_SHARES, *POSE_CROSS_HALFWAY}))  # every head probe besides +-POSE_PROBE
-# Expressions whose cross-talk from the other directions is taken off what is asked: the smile's readout (mouth
-# corners) is the one they move measurably (an opening jaw lowers a smiling face's smile). Correcting the blink
-# and brows too followed tracker noise there (identities 2,3: blink corr 0.82 -> 0.70).
-CROSS_CORRECTED = ("smile",)
-# Expressions whose curve is measured again on top of another's direction at CONDITION_LEVELS (name: the other):
-# the jaw's effect on the smile reading does not add up. On identity 0 (smiling at rest, 0.74) an opening jaw
-# lowered the smile by 0.2 alone; taking that off as cross-talk asked the smile for +0.2, and the smile direction
-# on the open jaw then read +0.2 where the driver did not smile at all (smile coefficient 1.8 for nothing).
-CONDITIONED = {"smile": "jaw"}
+CROSS_CORRECTED = ("smile",)  # expressions the other directions' cross-talk is taken off
+CONDITIONED = {"smile": "jaw"}  # expression: the other it is measured again on top of, at CONDITION_LEVELS
 CONDITION_LEVELS = (0.5, 1.0, 1.5)  # coefficients of the other expression (the jaw: 0.5-1.2 when talking)
-# Head-angle rows are divided by the avatar's own gain (identities 2 and 3 turned 0.84 degree per degree asked)
-# within this range; a measured gain under POSE_GAIN_TRUSTED is not trusted.
-POSE_GAIN_RANGE = (0.7, 1.4)
-POSE_GAIN_TRUSTED = 0.4
+POSE_GAIN_RANGE = (0.7, 1.4)  # the avatar's own head-angle gain is taken off within this range...
+POSE_GAIN_TRUSTED = 0.4  # ...and not at all when it measures under this
 FIT_VERSION = 10  # part of the cache key: bump when fit_to_avatar measures differently
 # Fits kept in the cache (~1.1 MB each), the most recently used: older ones (fits for earlier encoder versions,
 # avatars not driven for long) are deleted when a new fit is written; a deleted fit is simply measured again.
 KEEP_FITS = 64
 
-# (offset [1,K,512] float32, describe) -> (dlib descriptor [128] or None, MediaPipe signals [55] or None) of the
-# rendered avatar (None where dlib / MediaPipe find no face, and the descriptor when describe is False: the
-# conditioned curves need the signals only, and dlib is a fifth of the fit's time)
-Measure = Callable[[np.ndarray, bool], tuple[np.ndarray | None, np.ndarray | None]]
+# Reads the avatar rendered at an offset: (offset [1,K,512] float32, describe) -> (dlib descriptor [128] or None,
+# MediaPipe signals [55] or None) (None where dlib / MediaPipe find no face, and the descriptor when describe is
+# False: the conditioned curves need the signals only, and dlib is a fifth of the fit's time). RenderedAvatar is
+# the real one; the tests' fake avatars are functions.
+ReadOffset = Callable[[np.ndarray, bool], tuple[np.ndarray | None, np.ndarray | None]]
 
 
-def fit_to_avatar(enc: CalibratedEncoder, measure: Measure,
-                  progress: Callable[[int, int], None] | None = None) -> CalibratedEncoder | None:
+def fit_to_avatar(enc: Encoder, read: ReadOffset,
+                  progress: Callable[[int, int], None] | None = None) -> Encoder | None:
     """`enc` with the response curves, cross-talk and identity costs of its expressions and the identity costs
     of its head angles measured on this avatar (directions and budget unchanged); None if dlib cannot find
     the avatar's neutral face. Without a tracked neutral face only the costs are the avatar's."""
-    if enc.frame_budget is None or enc.cost_c is None:
+    r, g = enc.response, enc.response.governor
+    if g is None:
         raise ValueError("this encoder has no identity governor to fit (calibrate it with --frame-budget > 0)")
     k = enc.k
-    grid = [[float(c) for c in row if c != 0] for row in enc.cost_c]
+    grid = [[float(c) for c in row if c != 0] for row in g.cost_c]
     pairs = [(enc.names.index(j), enc.names.index(i)) for j, i in CONDITIONED.items()
              if j in enc.names and i in enc.names][:1]  # the encoder takes one conditioned curve
-    neutral, neutral_sig = measure(np.zeros((1, k, 512), np.float32), True)
+    neutral, neutral_sig = read(np.zeros((1, k, 512), np.float32), True)
     if neutral is None:
         return None
     extra = sum(len(CONDITION_LEVELS) * (len(grid[j]) + 1) for j, _ in pairs) if neutral_sig is not None else 0
@@ -97,7 +79,7 @@ def fit_to_avatar(enc: CalibratedEncoder, measure: Measure,
 
     def step(offset: np.ndarray, describe: bool = True) -> tuple[np.ndarray | None, np.ndarray | None]:
         nonlocal done
-        got = measure(offset.reshape(1, k, 512).astype(np.float32), describe)
+        got = read(offset.reshape(1, k, 512).astype(np.float32), describe)
         done += 1
         if progress:
             progress(done, total)
@@ -114,33 +96,33 @@ def fit_to_avatar(enc: CalibratedEncoder, measure: Measure,
     def signal_change(offset: np.ndarray) -> np.ndarray:
         """[J] change of each expression's readout (no descriptor), NaN where not found."""
         _, sig = step(offset, describe=False)
-        return enc.readout @ (sig - neutral_sig) if sig is not None else np.full(len(enc.names), np.nan)
+        return r.readout @ (sig - neutral_sig) if sig is not None else np.full(len(enc.names), np.nan)
 
     def distance_and_change(offset: np.ndarray) -> tuple[float, np.ndarray]:
         """(identity distance, [J] change of each expression's readout), NaN where not found."""
         dist, change = distance_and_signals(offset)
-        return dist, enc.readout @ change
+        return dist, r.readout @ change
 
-    found = [[distance_and_change(c * d) for c in g] for g, d in zip(grid, enc.directions, strict=True)]
+    found = [[distance_and_change(c * d) for c in g] for g, d in zip(grid, r.directions, strict=True)]
     tables = [cost_points(g, [dist for dist, _ in f]) for g, f in zip(grid, found, strict=True)]
-    matrix, pose_cost, pose_gain, turned, pose_table = enc.matrix.copy(), [], [], [], []
+    matrix, pose_cost, pose_gain, turned, pose_table = r.matrix.copy(), [], [], [], []
     for j, name in enumerate(("yaw", "pitch")):
         i = SIGNAL_INDEX[name]
-        probes = [(sign, *distance_and_signals(enc.matrix[i] * (sign * POSE_PROBE / POSE_SCALE))) for sign in (1, -1)]
+        probes = [(sign, *distance_and_signals(r.matrix[i] * (sign * POSE_PROBE / POSE_SCALE))) for sign in (1, -1)]
         dist = [d for _, d, _ in probes if np.isfinite(d)]
         gain = pose_gain_of([change[i] * POSE_SCALE / (sign * POSE_PROBE) for sign, _, change in probes])
         matrix[i] /= gain  # asked degrees show as degrees on this avatar
         pose_gain.append(gain)
-        pose_cost.append(max(dist) / POSE_PROBE / gain if dist else float(enc.pose_cost[j]))
+        pose_cost.append(max(dist) / POSE_PROBE / gain if dist else float(g.pose_cost[j]))
         near = [(share, sign * share * POSE_PROBE,
-                 *distance_and_signals(enc.matrix[i] * (sign * share * POSE_PROBE / POSE_SCALE)))
+                 *distance_and_signals(r.matrix[i] * (sign * share * POSE_PROBE / POSE_SCALE)))
                 for share in POSE_SHARES for sign in (1, -1)]  # (share, degrees, distance, signal change)
         costs = [(d, c) for share, d, c, _ in near if share in POSE_COST_SHARES]
         pose_table.append(cost_table([(sign * POSE_PROBE, d) for sign, d, _ in probes] + costs, gain,
-                                     float(enc.pose_cost[j])))
+                                     float(g.pose_cost[j])))
         if neutral_sig is not None:
-            made = [(sign * POSE_PROBE, enc.readout @ change) for sign, _, change in probes]
-            made += [(d, enc.readout @ change) for share, d, _, change in near if share in POSE_CROSS_HALFWAY]
+            made = [(sign * POSE_PROBE, r.readout @ change) for sign, _, change in probes]
+            made += [(d, r.readout @ change) for share, d, _, change in near if share in POSE_CROSS_HALFWAY]
             turned.append([(d * gain, m) for d, m in made])  # at the degrees asked of the corrected row
     cost_c, cost_id = pad_points([c for c, _ in tables], [d for _, d in tables])
     pose_cost_x, pose_cost_y = pad_points([x for x, _ in pose_table], [y for _, y in pose_table])
@@ -150,18 +132,18 @@ def fit_to_avatar(enc: CalibratedEncoder, measure: Measure,
                                   for a, x, y in zip(("yaw", "pitch"), pose_cost_x, pose_cost_y, strict=True)},
               "expression_cost_at_ends": {n: [round(float(d[0]), 3), round(float(d[-1]), 3)]
                                           for n, (_, d) in zip(enc.names, tables, strict=True)}}
-    curve_x, curve_y, cross_c, cross_x, cond = enc.curve_x, enc.curve_y, None, None, {}
+    curve_x, curve_y, cross_c, cross_x, cond = r.curve_x, r.curve_y, None, None, {}
     if neutral_sig is not None:
-        curve_x, curve_y, cross_c, cross_x = own_curves(enc, grid, found, tables)
+        curve_x, curve_y, cross_c, cross_x = own_curves(r, grid, found, tables)
         for j, i in pairs:
-            changes = [[signal_change(enc.directions[i] * level + enc.directions[j] * c)[j]
+            changes = [[signal_change(r.directions[i] * level + r.directions[j] * c)[j]
                         for c in [0.0, *grid[j]]] for level in CONDITION_LEVELS]
-            cond = conditioned_curves(enc, j, grid[j], changes, tables[j], curve_x[j], curve_y[j])
+            cond = conditioned_curves(r, j, grid[j], changes, tables[j], curve_x[j], curve_y[j])
             if cond:
                 cross_x[i, :, j] = 0.0  # in the conditioned curves now
                 cond["cond_pair"] = (j, i)
                 fitted["conditioned"] = {enc.names[j]: {enc.names[i]: [round(float(c), 3) for c in cond["cond_c"]]}}
-        cond.update(pose_cross(enc, turned))
+        cond.update(pose_cross(r, turned))
         fitted["pose_cross_at_ends"] = {  # {expression: {angle: [at the lowest, at the highest degrees]}}
             n: {a: [round(float(y[0, j]), 3), round(float(y[-1, j]), 3)]
                 for a, y in zip(("yaw", "pitch"), cond["pose_cross_y"], strict=True)}
@@ -176,10 +158,15 @@ def fit_to_avatar(enc: CalibratedEncoder, measure: Measure,
     else:
         log.warning("MediaPipe does not find the avatar's neutral face: it is driven by the calibration faces' "
                     "mean response curves")
-    meta = {**enc.meta, "fitted_to_avatar": fitted}
-    return CalibratedEncoder(matrix, k, enc.directions, enc.readout, curve_x, curve_y, enc.names, meta,
-                             cost_c, cost_id, np.array(pose_cost, np.float32), enc.frame_budget, cross_c, cross_x,
-                             enc.pose_share, **cond, pose_cost_x=pose_cost_x, pose_cost_y=pose_cost_y)
+    governor = dataclasses.replace(g, cost_c=cost_c, cost_id=cost_id, pose_cost=np.array(pose_cost, np.float32),
+                                   pose_cost_x=pose_cost_x, pose_cost_y=pose_cost_y)
+    fit = dataclasses.replace(
+        r, matrix=matrix.astype(np.float32), curve_x=curve_x.astype(np.float32), curve_y=curve_y.astype(np.float32),
+        governor=governor, cross=CrossTalk(cross_c, cross_x) if cross_x is not None else None,
+        conditioned=ConditionedCurve(*cond["cond_pair"], cond["cond_c"], cond["cond_x"], cond["cond_y"])
+        if "cond_pair" in cond else None,
+        pose_cross=PoseCrossTalk(cond["pose_cross_x"], cond["pose_cross_y"]) if "pose_cross_x" in cond else None)
+    return Encoder(fit, {**enc.meta, "fitted_to_avatar": fitted})
 
 
 def cost_table(probes: list[tuple[float, float]], gain: float, per_degree: float) -> tuple[np.ndarray, np.ndarray]:
@@ -197,16 +184,16 @@ def cost_table(probes: list[tuple[float, float]], gain: float, per_degree: float
     return np.array([d for d, _ in pts], np.float32), np.array([c for _, c in pts], np.float32)
 
 
-def pose_cross(enc: CalibratedEncoder, turned: list[list[tuple[float, np.ndarray]]]) -> dict:
+def pose_cross(r: AvatarResponse, turned: list[list[tuple[float, np.ndarray]]]) -> dict:
     """pose_cross_x [2,P] / pose_cross_y [2,P,J] from the readout changes [J] measured at degrees asked of the yaw
     and pitch rows (`turned`, per angle); only POSE_CROSS_CORRECTED expressions' columns are kept, probes where
     the tracker lost the face are left out. Divided by the expression scales (asked changes show at that scale,
     the turn's own must be cancelled whole), as the expressions' cross-talk is."""
-    keep = np.array([n in POSE_CROSS_CORRECTED for n in enc.names])
-    scales = enc.expression_scales()
+    keep = np.array([n in POSE_CROSS_CORRECTED for n in r.names])
+    scales = r.scales
     xs, ys = [], []
     for probes in turned:
-        pts = sorted([(0.0, np.zeros(len(enc.names)))] + [(d, np.where(keep, m / scales, 0.0)) for d, m in probes
+        pts = sorted([(0.0, np.zeros(len(r.names)))] + [(d, np.where(keep, m / scales, 0.0)) for d, m in probes
                                                           if np.all(np.isfinite(m))], key=lambda p: p[0])
         xs.append(np.array([d for d, _ in pts]))
         ys.append(np.stack([m for _, m in pts]))
@@ -224,28 +211,28 @@ def pose_gain_of(gains: list[float]) -> float:
     return float(np.clip(np.mean(ok), *POSE_GAIN_RANGE))
 
 
-def own_curves(enc: CalibratedEncoder, grid: list[list[float]], found: list[list[tuple[float, np.ndarray]]],
+def own_curves(r: AvatarResponse, grid: list[list[float]], found: list[list[tuple[float, np.ndarray]]],
                tables: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, ...]:
     """The avatar's response curves (asked -> coefficient, as the calibration makes them: its identity budget
     and expression scales) and cross-talk tables (coefficient -> [J] asked change) from its measurements."""
-    scales = enc.expression_scales()
+    scales = r.scales
     xs, ys, cs, made = [], [], [], []
     for j, (g, f, table) in enumerate(zip(grid, found, tables, strict=True)):
-        x, y = avatar_curve(enc, j, g, [float(change[j]) for _, change in f], table)
+        x, y = avatar_curve(r, j, g, [float(change[j]) for _, change in f], table)
         xs.append(x)
         ys.append(y)
-        pts = sorted([(0.0, np.zeros(len(enc.names)))] + [(c, change / scales) for c, (_, change) in
+        pts = sorted([(0.0, np.zeros(len(r.names)))] + [(c, change / scales) for c, (_, change) in
                                                           zip(g, f, strict=True) if np.all(np.isfinite(change))],
                      key=lambda p: p[0])
         cs.append(np.array([c for c, _ in pts]))
         made.append(np.stack([m for _, m in pts]))
     curve_x, curve_y = pad_points(xs, ys)
     cross_c, cross_x = pad_points(cs, made)
-    cross_x[:, :, [n not in CROSS_CORRECTED for n in enc.names]] = 0.0
+    cross_x[:, :, [n not in CROSS_CORRECTED for n in r.names]] = 0.0
     return curve_x, curve_y, cross_c, cross_x
 
 
-def avatar_curve(enc: CalibratedEncoder, j: int, coefficients: list[float], got: list[float],
+def avatar_curve(r: AvatarResponse, j: int, coefficients: list[float], got: list[float],
                  table: tuple[np.ndarray, np.ndarray], start: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Expression j's response curve (asked -> coefficient) from its readout `got` at `coefficients` on this
     avatar, made as the calibration makes it (its identity budget with j's own costs `table`, its expression
@@ -253,11 +240,11 @@ def avatar_curve(enc: CalibratedEncoder, j: int, coefficients: list[float], got:
     tc, td = table
     rows = [{"c": c, "got": g - start, "identity": float(np.interp(c, tc, td))}
             for c, g in zip(coefficients, got, strict=True)]
-    x, y = response_curve(rows, float(enc.meta.get("identity_budget", 0.5)))
-    return (x + start) / float(enc.expression_scales()[j]), y
+    x, y = response_curve(rows, r.identity_budget)
+    return (x + start) / float(r.scales[j]), y
 
 
-def conditioned_curves(enc: CalibratedEncoder, j: int, grid: list[float], changes: list[list[float]],
+def conditioned_curves(r: AvatarResponse, j: int, grid: list[float], changes: list[list[float]],
                        table: tuple[np.ndarray, np.ndarray], x0: np.ndarray, y0: np.ndarray) -> dict:
     """cond_c/cond_x/cond_y for expression j: its own curve (x0, y0) at level 0, then at each CONDITION_LEVELS
     the curve of its measured readout changes there (changes[level] at coefficients [0, *grid], against the
@@ -267,7 +254,7 @@ def conditioned_curves(enc: CalibratedEncoder, j: int, grid: list[float], change
     for level, got in zip(CONDITION_LEVELS, changes, strict=True):
         if not np.isfinite(got[0]):
             continue
-        x, y = avatar_curve(enc, j, grid, got[1:], table, start=got[0])
+        x, y = avatar_curve(r, j, grid, got[1:], table, start=got[0])
         levels.append(level)
         xs.append(x)
         ys.append(y)
@@ -277,23 +264,21 @@ def conditioned_curves(enc: CalibratedEncoder, j: int, grid: list[float], change
     return {"cond_c": np.array(levels, np.float32), "cond_x": cond_x, "cond_y": cond_y}
 
 
-class AvatarMeasure:
-    """A Measure through a SynthesisNet (offset -> image), MediaPipe's FaceTracker and an IdentityMetric."""
+class RenderedAvatar:
+    """A ReadOffset through a SynthesisNet (offset -> image) and a live.probe.FaceReader (MediaPipe, dlib)."""
 
-    def __init__(self, net, tracker, metric):
-        self.net, self.tracker, self.metric = net, tracker, metric
+    def __init__(self, net, reader):
+        self.net, self.reader = net, reader
 
     def __call__(self, offset: np.ndarray, describe: bool = True) -> tuple[np.ndarray | None, np.ndarray | None]:
         import torch
 
-        from live.models.encoder import face_signals
         from live.render import to_uint8
 
         with torch.no_grad():
             rgb = to_uint8(self.net(torch.from_numpy(offset)).numpy())
-        faces = self.tracker.detect(rgb, 0.0)
-        desc = self.metric.descriptor(rgb, upsample=0) if describe else None
-        return desc, face_signals(faces[0]) if faces else None
+        signals, _ = self.reader.track(rgb)
+        return self.reader.describe(rgb) if describe else None, signals
 
     def close(self) -> None:
-        self.tracker.close()
+        self.reader.close()

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from live.avatar_fit import FIT_VERSION, KEEP_FITS, AvatarMeasure, Measure, fit_to_avatar
-from live.models.encoder import CalibratedEncoder, LinearEncoder
+from live.avatar_fit import FIT_VERSION, KEEP_FITS, ReadOffset, RenderedAvatar, fit_to_avatar
+from live.encoder import Encoder
+from live.models.encoder import LinearEncoder
 
 log = logging.getLogger(__name__)
 
@@ -23,23 +24,23 @@ class AvatarFits:
         # cache_dir: where fitted encoders are kept (a small safetensors + json each).
         self.cache_dir = Path(cache_dir)
 
-    def path(self, enc: CalibratedEncoder, identity_key: str) -> Path:
+    def path(self, enc: Encoder, identity_key: str) -> Path:
         h = hashlib.sha256(f"v{FIT_VERSION}:{identity_key}:".encode())
-        for name, t in sorted(enc.tensors().items()):
+        for name, t in sorted(enc.response.tensors().items()):
             h.update(name.encode() + np.ascontiguousarray(t).tobytes())
         return self.cache_dir / f"avatar-{h.hexdigest()[:24]}.safetensors"
 
-    def get(self, enc: LinearEncoder, identity_key: str, make_measure: Callable[[], Measure],
-            progress: Callable[[int, int], None] | None = None) -> LinearEncoder:
+    def get(self, enc: Encoder | LinearEncoder, identity_key: str, make_reader: Callable[[], ReadOffset],
+            progress: Callable[[int, int], None] | None = None) -> Encoder | LinearEncoder:
         """The cached fit, else a new one (then cached); `enc` itself when it has no governor to fit or the
-        avatar's neutral face is not found by dlib. make_measure: builds the Measure (only when fitting; closed
+        avatar's neutral face is not found by dlib. make_reader: builds the avatar's reader (only when fitting; closed
         after it when it has a close())."""
-        if not isinstance(enc, CalibratedEncoder) or enc.frame_budget is None:
+        if not isinstance(enc, Encoder) or enc.response.governor is None:
             return enc
         path = self.path(enc, identity_key)
         if path.is_file():
             try:
-                fitted = CalibratedEncoder.load(path)
+                fitted = Encoder.load(path)
             except (ValueError, OSError) as exc:
                 log.warning("ignoring a damaged avatar fit %s (%s): fitting again", path, exc)
             else:
@@ -48,11 +49,11 @@ class AvatarFits:
                 except OSError:
                     pass  # a read-only cache still serves its fits
                 return fitted
-        measure = make_measure()
+        read = make_reader()
         try:
-            fitted = fit_to_avatar(enc, measure, progress)
+            fitted = fit_to_avatar(enc, read, progress)
         finally:
-            close = getattr(measure, "close", None)
+            close = getattr(read, "close", None)
             if close is not None:
                 close()
         if fitted is None:
@@ -60,7 +61,7 @@ class AvatarFits:
                         "of the calibration faces")
             return enc
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        fitted.save(path, fitted.meta)  # weights written then renamed
+        fitted.save(path)  # written then renamed
         self.prune()
         return fitted
 
@@ -80,21 +81,18 @@ class AvatarFits:
             log.info("avatar fit cache: %d older fits deleted (%d kept)", len(fits) - keep, keep)
 
 
-def fit_encoder(enc: LinearEncoder, store, generator, identity, tuned_head=None, progress: bool = True) \
-        -> LinearEncoder:
+def fit_encoder(enc: Encoder | LinearEncoder, store, generator, identity, tuned_head=None, progress: bool = True) \
+        -> Encoder | LinearEncoder:
     """`enc` fitted to the avatar of `identity` (W+ styles [1,L,512], optional tuned 256² head), cached under
     the asset cache; a tqdm bar on stderr while it measures (the first time only)."""
     from live.render import identity_key
 
-    def make_measure() -> Measure:
-        from live.landmarker import FaceTracker
-        from live.metrics.face_distance import IdentityMetric
+    def make_reader() -> ReadOffset:
+        from live.probe import FaceReader
         from live.render import SynthesisNet
 
         log.info("fitting the encoder to this avatar (once, ~25 s; cached)")
-        metric = IdentityMetric(store)
-        tracker = FaceTracker(store.resolve("face_landmarker"), num_faces=1, video=False)
-        return AvatarMeasure(SynthesisNet(generator, identity, enc.k, 256, tuned_head=tuned_head), tracker, metric)
+        return RenderedAvatar(SynthesisNet(generator, identity, enc.k, 256, tuned_head=tuned_head), FaceReader(store))
 
     bar = None
 
@@ -107,7 +105,7 @@ def fit_encoder(enc: LinearEncoder, store, generator, identity, tuned_head=None,
         bar.update(done - bar.n)
 
     try:
-        return AvatarFits(Path(store.cache_dir) / "avatars").get(enc, identity_key(identity, tuned_head), make_measure,
+        return AvatarFits(Path(store.cache_dir) / "avatars").get(enc, identity_key(identity, tuned_head), make_reader,
                                                                   tick)
     except RuntimeError as exc:  # the dlib models cannot be had (offline, no dlib): drive it with the mean tables
         log.warning("cannot fit the encoder to this avatar (%s): using the calibration faces' mean curves and "

@@ -135,8 +135,10 @@ def to_tensor(rgb: np.ndarray) -> torch.Tensor:
 
 
 def to_image(x: torch.Tensor) -> np.ndarray:
-    """[1,3,H,W] in [-1,1] -> [H,W,3] uint8."""
-    return ((x[0].detach().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+    """[1,3,H,W] in [-1,1] -> [H,W,3] uint8 (on the CPU)."""
+    from live.gpu import to_image_uint8
+
+    return to_image_uint8(x.detach()).cpu().numpy()
 
 
 class Enroller:
@@ -241,7 +243,8 @@ class Enroller:
         """How differently the tuned head renders expression and pose changes than the shared head:
         mean over test offsets (jaw open, smile, blink, yaw, pitch) of |d_tuned - d_shared| / |d_shared|,
         where d = render(offset) - render(neutral). Small means the tuning changed looks, not motion."""
-        from live.models.encoder import load_encoder, signal_vector
+        from live.encoder import load_encoder
+        from live.models.encoder import signal_vector
         from live.frames import BLENDSHAPE_NAMES
 
         enc = load_encoder()

@@ -1,6 +1,7 @@
 """The encoder fitted to one avatar: the measurement logic on fake avatars whose identity costs and tracked
 responses are known exactly, then on a real generated face (generator + MediaPipe + dlib), and the cache."""
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -14,14 +15,31 @@ from live.avatar_fit import (
 )
 from live.avatar_fit_cache import AvatarFits
 from live.models.curves import cost_points
-from live.models.encoder import NUM_SIGNALS, POSE_SCALE, SIGNAL_INDEX, load_encoder
+from live.encoder import Encoder, load_encoder, steps
+from live.encoder.response import AvatarResponse
+from live.models.encoder import NUM_SIGNALS, POSE_SCALE, SIGNAL_INDEX
+
+
+def pair(enc: Encoder) -> tuple[int, int] | None:
+    """(j, i) of the encoder's conditioned curve: j's curve measured at i's coefficients; None without one."""
+    c = enc.response.conditioned
+    return None if c is None else (c.j, c.i)
+
+
+def without(enc: Encoder, **groups) -> Encoder:
+    """The encoder with some of its measured groups replaced (e.g. cross=None)."""
+    return Encoder(dataclasses.replace(enc.response, **groups), enc.meta)
+
+
+def reloaded(enc: Encoder, tensors: dict) -> Encoder:
+    return Encoder(AvatarResponse.from_tensors(tensors, enc.meta), enc.meta)
 
 
 def linear_avatar(enc, seed: int = 0):
     """A fake avatar whose dlib descriptor moves linearly with the offset: distance = |M @ offset|; MediaPipe
     finds no face on it (so only its costs can be fitted)."""
     m = np.random.default_rng(seed).normal(size=(128, enc.k * 512)).astype(np.float32)
-    m *= 0.2 / np.median([np.linalg.norm(m @ d.reshape(-1)) for d in enc.directions])  # ~0.2 per unit coefficient
+    m *= 0.2 / np.median([np.linalg.norm(m @ d.reshape(-1)) for d in enc.response.directions])  # ~0.2 per unit coefficient
     v0 = np.ones(128, np.float32)
     return lambda offset, describe=True: (v0 + m @ offset.reshape(-1) if describe else None, None), m
 
@@ -35,8 +53,8 @@ def expressive_avatar(enc, gains: dict, turns: dict | None = None, together: dic
     {yaw|pitch: {signal: change per degree asked}} (what the head rows make besides the turn); its descriptor as
     linear_avatar's."""
     costs, _ = linear_avatar(enc)
-    rows = [enc.matrix[SIGNAL_INDEX[a]] for a in ("yaw", "pitch")]
-    basis = np.concatenate([enc.directions.reshape(len(enc.names), -1), rows])
+    rows = [enc.response.matrix[SIGNAL_INDEX[a]] for a in ("yaw", "pitch")]
+    basis = np.concatenate([enc.response.directions.reshape(len(enc.names), -1), rows])
     back = np.linalg.pinv(basis.T)  # offset -> coefficients (expressions, then yaw and pitch in signal units)
     g = np.zeros((len(basis), NUM_SIGNALS), np.float32)
     for name, per in gains.items():
@@ -69,21 +87,21 @@ def test_fit_measures_the_avatars_own_costs():
     seen = []
     fitted = fit_to_avatar(enc, measure, progress=lambda done, total: seen.append((done, total)))
     assert seen[-1][0] == seen[-1][1] == len(seen)  # every render reported, ending at the total
-    for j, d in enumerate(enc.directions):
+    for j, d in enumerate(enc.response.directions):
         per_unit = float(np.linalg.norm(m @ d.reshape(-1)))
-        assert np.allclose(fitted.cost_id[j], np.abs(fitted.cost_c[j]) * per_unit, rtol=1e-3, atol=1e-5)
+        assert np.allclose(fitted.response.governor.cost_id[j], np.abs(fitted.response.governor.cost_c[j]) * per_unit, rtol=1e-3, atol=1e-5)
     for j, name in enumerate(("yaw", "pitch")):
-        per_degree = float(np.linalg.norm(m @ enc.matrix[SIGNAL_INDEX[name]])) / POSE_SCALE
-        assert fitted.pose_cost[j] == pytest.approx(per_degree, rel=1e-3)
+        per_degree = float(np.linalg.norm(m @ enc.response.matrix[SIGNAL_INDEX[name]])) / POSE_SCALE
+        assert fitted.response.governor.pose_cost[j] == pytest.approx(per_degree, rel=1e-3)
     # directions, curves and budget are the encoder's: only the governor's costs changed
-    assert np.array_equal(fitted.curve_x, enc.curve_x) and np.array_equal(fitted.directions, enc.directions)
-    assert fitted.frame_budget == enc.frame_budget and "fitted_to_avatar" in fitted.meta
+    assert np.array_equal(fitted.response.curve_x, enc.response.curve_x) and np.array_equal(fitted.response.directions, enc.response.directions)
+    assert fitted.response.governor.frame_budget == enc.response.governor.frame_budget and "fitted_to_avatar" in fitted.meta
     # a costlier avatar gets its expressions scaled down harder than the mean costs would
     delta = np.zeros(NUM_SIGNALS, np.float32)
     delta[SIGNAL_INDEX["jawOpen"]], delta[SIGNAL_INDEX["mouthSmileLeft"]] = 0.6, 0.5
     delta[SIGNAL_INDEX["pitch"]] = 12 / POSE_SCALE
     costly = fit_to_avatar(enc, lambda off, describe: measure(off * 3.0, describe))
-    assert costly.cross_x is None  # no face for MediaPipe: the mean curves, no cross-talk
+    assert costly.response.cross is None  # no face for MediaPipe: the mean curves, no cross-talk
     assert np.all(np.abs(costly.coefficients(delta)) <= np.abs(enc.coefficients(delta)) + 1e-6)
     assert np.abs(costly.coefficients(delta)).sum() < np.abs(fitted.coefficients(delta)).sum()
 
@@ -101,28 +119,28 @@ def test_head_cost_is_a_measured_table_in_degrees(tmp_path):
         return v0 + x / np.sqrt(max(float(np.linalg.norm(x)), 1e-12)), None
 
     fitted = fit_to_avatar(enc, concave)
-    row = enc.matrix[SIGNAL_INDEX["yaw"]]
+    row = enc.response.matrix[SIGNAL_INDEX["yaw"]]
 
     def cost(yaw=0.0, pitch=0.0) -> float:
         delta = np.zeros(NUM_SIGNALS, np.float32)
         delta[SIGNAL_INDEX["yaw"]], delta[SIGNAL_INDEX["pitch"]] = yaw / POSE_SCALE, pitch / POSE_SCALE
-        return float(np.sqrt(fitted._pose_sq(delta)))
+        return float(np.sqrt(steps.pose_cost_sq(delta, fitted.response.governor)))
 
     at = {d: float(np.sqrt(np.linalg.norm(m @ row) * d / POSE_SCALE)) for d in (2, 16)}
     assert cost(yaw=2) == pytest.approx(at[2], rel=1e-4) and cost(yaw=-2) == pytest.approx(at[2], rel=1e-4)
-    assert cost(yaw=2) > 2.5 * fitted.pose_cost[0] * 2  # the per-degree cost at 16 would count 2.8x too little
+    assert cost(yaw=2) > 2.5 * fitted.response.governor.pose_cost[0] * 2  # the per-degree cost at 16 would count 2.8x too little
     assert cost(yaw=16) == pytest.approx(at[16], rel=1e-4) and cost(yaw=32) == pytest.approx(2 * at[16], rel=1e-4)
-    fitted.pose_share = 0.5
+    fitted = fitted.with_governor(pose_share=0.5)
     nod = np.zeros(NUM_SIGNALS, np.float32)
     nod[SIGNAL_INDEX["pitch"]], nod[SIGNAL_INDEX["yaw"]] = 20 / POSE_SCALE, 5 / POSE_SCALE
-    assert cost(20, 5) > 0.5 * fitted.frame_budget
-    limited = fitted.limit_pose(nod)[[SIGNAL_INDEX["yaw"], SIGNAL_INDEX["pitch"]]] * POSE_SCALE
-    assert cost(*limited) == pytest.approx(0.5 * fitted.frame_budget, rel=1e-3) and limited[1] / limited[0] == \
+    assert cost(20, 5) > 0.5 * fitted.response.governor.frame_budget
+    limited = steps.limit_pose(nod, fitted.response.governor)[[SIGNAL_INDEX["yaw"], SIGNAL_INDEX["pitch"]]] * POSE_SCALE
+    assert cost(*limited) == pytest.approx(0.5 * fitted.response.governor.frame_budget, rel=1e-3) and limited[1] / limited[0] == \
         pytest.approx(4.0)
-    fitted.save(tmp_path / "fit.safetensors", fitted.meta)
-    again = type(fitted).load(tmp_path / "fit.safetensors")
-    assert np.array_equal(again.pose_cost_x, fitted.pose_cost_x) and np.array_equal(again.pose_cost_y,
-                                                                                     fitted.pose_cost_y)
+    fitted.save(tmp_path / "fit.safetensors")
+    again = Encoder.load(tmp_path / "fit.safetensors")
+    assert np.array_equal(again.response.governor.pose_cost_x, fitted.response.governor.pose_cost_x) and np.array_equal(again.response.governor.pose_cost_y,
+                                                                                     fitted.response.governor.pose_cost_y)
 
 
 def test_fit_makes_the_avatars_own_curves_and_takes_off_cross_talk():
@@ -148,8 +166,8 @@ def test_fit_makes_the_avatars_own_curves_and_takes_off_cross_talk():
     assert jaw[SIGNAL_INDEX["jawOpen"]] == pytest.approx(0.3 * scale["jaw"], abs=0.01)
     assert abs(jaw[SIGNAL_INDEX["mouthSmileLeft"]]) < 0.01  # the jaw's cross-talk taken off
     assert jaw[SIGNAL_INDEX["eyeBlinkLeft"]] == pytest.approx(0.1 * 0.3 * scale["jaw"] / 0.4, abs=0.005)  # not here
-    assert fitted.cond_pair == (enc.names.index("smile"), enc.names.index("jaw"))  # the jaw's smile is taken off there
-    fitted.cross_x = fitted.cross_c = fitted.cond_pair = None
+    assert pair(fitted) == (enc.names.index("smile"), enc.names.index("jaw"))  # the jaw's smile is taken off there
+    fitted = without(fitted, cross=None, conditioned=None)
     assert change(jawOpen=0.3)[SIGNAL_INDEX["mouthSmileLeft"]] < -0.03  # without it the smile would drop
     smile = change(mouthSmileLeft=0.3, mouthSmileRight=0.3)  # within the half-strength smile's reach (0.4)
     assert smile[SIGNAL_INDEX["mouthSmileLeft"]] == pytest.approx(0.3 * scale["smile"], abs=0.01)
@@ -177,23 +195,23 @@ def test_fit_follows_a_jaw_and_smile_that_do_not_add_up(monkeypatch):
 
     described = []
     fitted = fit_to_avatar(enc, lambda off, describe: described.append(describe) or measure(off, describe))
-    smiles = 1 + int(np.count_nonzero(enc.cost_c[enc.names.index("smile")]))  # on the open jaw: no dlib there
+    smiles = 1 + int(np.count_nonzero(enc.response.governor.cost_c[enc.names.index("smile")]))  # on the open jaw: no dlib there
     assert described.count(False) == len(CONDITION_LEVELS) * smiles  # every head probe is described: its costs
-    assert fitted.cond_pair == (enc.names.index("smile"), enc.names.index("jaw"))
+    assert pair(fitted) == (enc.names.index("smile"), enc.names.index("jaw"))
     assert fitted.coefficients(np.eye(NUM_SIGNALS, dtype=np.float32)[SIGNAL_INDEX["jawOpen"]] * jaw_open)[0] == \
         pytest.approx(1.0, abs=0.02)
     assert change(fitted, jawOpen=jaw_open) == pytest.approx(0.0, abs=0.005)
     assert change(fitted, jawOpen=jaw_open, mouthSmileLeft=0.15, mouthSmileRight=0.15) == \
         pytest.approx(0.15 * scale["smile"], abs=0.01)
     assert change(fitted, mouthSmileLeft=0.1, mouthSmileRight=0.1) == pytest.approx(0.1 * scale["smile"], abs=0.01)
-    saved = fitted.tensors()
-    assert type(fitted).from_tensors(saved, fitted.meta).cond_pair == fitted.cond_pair
-    for bad in ({"cond_c": fitted.cond_c + 0.1}, {"cond_pair": (1, 1)}, {"cond_x": fitted.cond_x[:, ::-1]}):
+    saved = fitted.response.tensors()
+    assert pair(reloaded(fitted, saved)) == pair(fitted)
+    for bad in ({"cond_c": fitted.response.conditioned.c + 0.1}, {"cond_pair": (1, 1)}, {"cond_x": fitted.response.conditioned.x[:, ::-1]}):
         with pytest.raises(ValueError, match="conditioned curve"):
-            type(fitted).from_tensors({**saved, **{k: np.asarray(v) for k, v in bad.items()}}, fitted.meta)
+            reloaded(fitted, {**saved, **{k: np.asarray(v) for k, v in bad.items()}})
     monkeypatch.setattr("live.avatar_fit.CONDITIONED", {})
     additive = fit_to_avatar(enc, measure)
-    assert additive.cond_pair is None and change(additive, jawOpen=jaw_open) > 0.03  # the smile overshoots
+    assert pair(additive) is None and change(additive, jawOpen=jaw_open) > 0.03  # the smile overshoots
 
 
 def test_fit_takes_off_the_avatars_own_head_turn_gain():
@@ -206,11 +224,11 @@ def test_fit_takes_off_the_avatars_own_head_turn_gain():
     assert fitted.meta["fitted_to_avatar"]["pose_gain_corrected"] == [0.8, 1.4]
     for angle, gain in (("yaw", 0.8), ("pitch", 1.4)):
         i = SIGNAL_INDEX[angle]
-        assert np.allclose(fitted.matrix[i], enc.matrix[i] / gain, rtol=1e-5)
+        assert np.allclose(fitted.response.matrix[i], enc.response.matrix[i] / gain, rtol=1e-5)
     still = fit_to_avatar(enc, expressive_avatar(enc, {"jaw": {"jawOpen": 0.4}}, turns={"yaw": 0.1})[0])
     assert still.meta["fitted_to_avatar"]["pose_gain_corrected"] == [1.0, 1.0]
-    assert np.array_equal(still.matrix, enc.matrix)
-    assert np.allclose(fitted.pose_cost, still.pose_cost / [0.8, 1.4], rtol=1e-4)
+    assert np.array_equal(still.response.matrix, enc.response.matrix)
+    assert np.allclose(fitted.response.governor.pose_cost, still.response.governor.pose_cost / [0.8, 1.4], rtol=1e-4)
 
 
 def test_fit_takes_off_what_the_avatars_head_turn_does_to_its_smile():
@@ -238,7 +256,7 @@ def test_fit_takes_off_what_the_avatars_head_turn_does_to_its_smile():
 
     # read at +-16 and the cross-talk's own +-8 degree probes (degrees asked of the gain-corrected rows), not at the
     # cost table's +-2 and +-4
-    assert fitted.pose_cross_x[0] == pytest.approx(np.array([-16, -8, 0, 8, 16]) * 0.8, abs=0.01)
+    assert fitted.response.pose_cross.x[0] == pytest.approx(np.array([-16, -8, 0, 8, 16]) * 0.8, abs=0.01)
     ends = fitted.meta["fitted_to_avatar"]["pose_cross_at_ends"]["smile"]
     assert ends["yaw"] == pytest.approx([0.16, -0.16], abs=0.005) and ends["pitch"] == pytest.approx([-0.08, 0.08],
                                                                                                    abs=0.005)
@@ -250,11 +268,11 @@ def test_fit_takes_off_what_the_avatars_head_turn_does_to_its_smile():
     assert change(fitted, **turn)[SIGNAL_INDEX["jawOpen"]] == pytest.approx(0.0, abs=0.005)
     assert change(fitted, **turn)[SIGNAL_INDEX["eyeBlinkLeft"]] == pytest.approx(0.0, abs=0.005)
     assert change(fitted, **turn)[SIGNAL_INDEX["browInnerUp"]] == pytest.approx(0.005 * 10, abs=0.005)  # left alone
-    saved = type(fitted).from_tensors(fitted.tensors(), fitted.meta)
-    assert np.array_equal(saved.pose_cross_y, fitted.pose_cross_y)
+    saved = reloaded(fitted, fitted.response.tensors())
+    assert np.array_equal(saved.response.pose_cross.y, fitted.response.pose_cross.y)
     with pytest.raises(ValueError, match="head-turn cross-talk"):
-        type(fitted).from_tensors({**fitted.tensors(), "pose_cross_x": fitted.pose_cross_x[:, ::-1]}, fitted.meta)
-    fitted.pose_cross_x = fitted.pose_cross_y = None
+        reloaded(fitted, {**fitted.response.tensors(), "pose_cross_x": fitted.response.pose_cross.x[:, ::-1]})
+    fitted = without(fitted, pose_cross=None)
     assert change(fitted, **turn)[SIGNAL_INDEX["mouthSmileLeft"]] == pytest.approx(-0.01 * 10 + 0.005 * 4, abs=0.005)
 
 
@@ -263,7 +281,7 @@ def test_head_turn_cross_talk_leaves_out_probes_where_the_face_was_lost():
     j = len(enc.names)
     smile = enc.names.index("smile")
     seen = [(16.0, np.ones(j)), (-16.0, -np.ones(j)), (-8.0, np.full(j, 0.3))]
-    tables = pose_cross(enc, [seen + [(8.0, np.full(j, np.nan))], seen + [(8.0, np.full(j, 0.5))]])
+    tables = pose_cross(enc.response, [seen + [(8.0, np.full(j, np.nan))], seen + [(8.0, np.full(j, 0.5))]])
     assert list(tables["pose_cross_x"][0][:4]) == [-16, -8, 0, 16] and list(tables["pose_cross_x"][1]) == [
         -16, -8, 0, 8, 16]
     assert list(tables["pose_cross_y"][0, :4, smile]) == pytest.approx([-1, 0.3, 0, 1])
@@ -291,12 +309,12 @@ def test_fits_are_cached_and_a_damaged_cache_is_fitted_again(tmp_path, caplog):
         raise AssertionError("a cached fit must not render")
 
     again = fits.get(enc, "avatar-a", must_not_render)
-    assert np.array_equal(again.cost_id, first.cost_id) and np.array_equal(again.pose_cost, first.pose_cost)
+    assert np.array_equal(again.response.governor.cost_id, first.response.governor.cost_id) and np.array_equal(again.response.governor.pose_cost, first.response.governor.pose_cost)
     assert fits.path(enc, "avatar-b") != path  # another avatar, another entry
     path.write_bytes(b"not a safetensors file")
     with caplog.at_level(logging.WARNING, logger="live.avatar_fit"):
         redone = fits.get(enc, "avatar-a", lambda: measure)
-    assert "damaged" in caplog.text and np.array_equal(redone.cost_id, first.cost_id)
+    assert "damaged" in caplog.text and np.array_equal(redone.response.governor.cost_id, first.response.governor.cost_id)
 
 
 def test_the_cache_keeps_the_most_recently_used_fits(tmp_path):
@@ -350,20 +368,20 @@ def test_fit_on_a_generated_face(tmp_path):
     with torch.no_grad():
         fitted = fit_encoder(enc, store, gen, seed_identity(gen, 3), progress=False)
     assert fitted is not enc and list((tmp_path / "avatars").glob("avatar-*.safetensors"))
-    for c, d in zip(fitted.cost_c, fitted.cost_id, strict=True):
+    for c, d in zip(fitted.response.governor.cost_c, fitted.response.governor.cost_id, strict=True):
         zero = int(np.flatnonzero(c == 0)[0])
         assert d[zero] == 0 and np.all(np.diff(d[zero:]) >= 0) and np.all(np.diff(d[:zero + 1]) <= 0)
         assert d.max() > 0.2  # the largest coefficients change the face measurably
-    assert np.all(fitted.pose_cost > 0.005) and np.all(fitted.pose_cost < 0.1)
+    assert np.all(fitted.response.governor.pose_cost > 0.005) and np.all(fitted.response.governor.pose_cost < 0.1)
     reach = fitted.meta["fitted_to_avatar"]["reach_asked"]  # its own curves: the jaw opens on this face
-    assert reach["jaw"][1] > 0.2 and fitted.cross_x.shape == (*fitted.cross_c.shape, len(enc.names))
+    assert reach["jaw"][1] > 0.2 and fitted.response.cross.x.shape == (*fitted.response.cross.c.shape, len(enc.names))
     smile, jaw = enc.names.index("smile"), enc.names.index("jaw")  # the smile measured again on the open jaw
-    assert fitted.cond_pair == (smile, jaw) and list(fitted.cond_c) == [0.0, 0.5, 1.0, 1.5]
-    width = fitted.curve_x.shape[1]  # level 0 is the smile's own curve
-    assert np.all(fitted.cross_x[jaw, :, smile] == 0)
-    assert np.array_equal(fitted.cond_x[0, :width], fitted.curve_x[smile])
+    assert pair(fitted) == (smile, jaw) and list(fitted.response.conditioned.c) == [0.0, 0.5, 1.0, 1.5]
+    width = fitted.response.curve_x.shape[1]  # level 0 is the smile's own curve
+    assert np.all(fitted.response.cross.x[jaw, :, smile] == 0)
+    assert np.array_equal(fitted.response.conditioned.x[0, :width], fitted.response.curve_x[smile])
     assert fitted.meta["fitted_to_avatar"]["pose_cost_per_deg"][0] == pytest.approx(
-        float(fitted.pose_cost[0]), abs=1e-4)
+        float(fitted.response.governor.pose_cost[0]), abs=1e-4)
 
 
 def test_without_the_dlib_models_the_mean_costs_are_used(tmp_path, caplog):

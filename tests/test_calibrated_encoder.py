@@ -6,17 +6,22 @@ import numpy as np
 import pytest
 from conftest import run_py
 
+import dataclasses
+
+from live.encoder import Encoder, load_encoder, steps
+from live.encoder.response import YIELD_POWER
 from live.models.curves import response_curve as curve
-from live.models.encoder import (
-    CALIBRATED_PATH,
-    NUM_SIGNALS,
-    SIGNAL_INDEX,
-    YIELD_POWER,
-    CalibratedEncoder,
-    LinearEncoder,
-    load_encoder,
-)
+from live.models.encoder import CALIBRATED_PATH, NUM_SIGNALS, SIGNAL_INDEX, LinearEncoder
 from live.train.calibrate_encoder import EXPRESSIONS
+
+
+def ungoverned(enc: Encoder) -> Encoder:
+    """The encoder without its identity governor."""
+    return Encoder(dataclasses.replace(enc.response, governor=None), enc.meta)
+
+
+def cost(enc: Encoder, c: np.ndarray, pose_sq: float = 0.0) -> float:
+    return steps.identity_cost(c, pose_sq, enc.response.governor)
 
 
 def test_default_is_the_calibrated_file_for_this_generator():
@@ -26,10 +31,10 @@ def test_default_is_the_calibrated_file_for_this_generator():
     gen = load_mobilestylegan(AssetStore(progress=False))
     enc = load_encoder(generator_sha256=gen.source_sha256)
     meta = json.loads(CALIBRATED_PATH.with_suffix(".json").read_text())
-    assert isinstance(enc, CalibratedEncoder) and enc.names == list(EXPRESSIONS) == meta["expressions"]
+    assert isinstance(enc, Encoder) and enc.names == list(EXPRESSIONS) == meta["expressions"]
     assert meta["generator_sha256"] == gen.source_sha256 and meta["calibration_faces"] >= 8
-    assert enc.directions.shape == (len(EXPRESSIONS), enc.k, 512) and enc.readout.shape == (len(EXPRESSIONS), NUM_SIGNALS)
-    assert np.all(np.diff(enc.curve_x, axis=1) > 0)
+    assert enc.response.directions.shape == (len(EXPRESSIONS), enc.k, 512) and enc.response.readout.shape == (len(EXPRESSIONS), NUM_SIGNALS)
+    assert np.all(np.diff(enc.response.curve_x, axis=1) > 0)
     assert np.array_equal(enc(np.zeros(NUM_SIGNALS, np.float32)), np.zeros((1, enc.k, 512), np.float32))
     for name in ("jaw", "smile"):  # measured: these expressions reach a real change
         hi = meta["expressions_measured"][name]["reach_shown"][1]
@@ -48,7 +53,7 @@ def test_damaged_or_missing_weights_say_what_to_do(tmp_path):
     bad = tmp_path / "encoder.safetensors"
     bad.write_bytes(CALIBRATED_PATH.read_bytes()[:1000])
     with pytest.raises(ValueError, match="unreadable.*calibrate_encoder"):
-        CalibratedEncoder.load(bad)
+        Encoder.load(bad)
     with pytest.raises(ValueError, match="unreadable"):
         load_encoder(bad)
     with pytest.raises(FileNotFoundError, match="no encoder weights"):
@@ -84,58 +89,49 @@ def test_curve_runs_straight_through_a_dead_zone():
 
 
 def test_identity_governor_scales_combined_expressions_down():
-    enc = load_encoder()
-    assert enc.frame_budget is not None
-    enc.frame_budget = 0.4  # a budget the frame below is well over (the committed one is barely passed)
+    enc = load_encoder().with_governor(frame_budget=0.4)  # one the frame below is well over (the committed one is
+    # barely passed)
     d = np.zeros(NUM_SIGNALS, np.float32)
-    jaw = 0.9 * float(enc.curve_x[enc.names.index("jaw"), -1])  # jaw wide open (within its curve), smile
+    jaw = 0.9 * float(enc.response.curve_x[enc.names.index("jaw"), -1])  # jaw wide open (within its curve), smile
     d[25], d[44], d[45], d[9], d[10] = jaw, -0.45, -0.45, 0.35, 0.35  # relaxed, blink: all at once
-    assert np.all(np.abs(enc.readout @ d) <= np.maximum(np.abs(enc.curve_x[:, 0]), enc.curve_x[:, -1]))  # in reach
-    governed = enc.coefficients(d)
-    budget, enc.frame_budget = enc.frame_budget, None
-    free = enc.coefficients(d)
-    enc.frame_budget = budget
-    assert enc._cost(free, 0.0) > budget >= enc._cost(governed, 0.0) > budget - 0.01  # scaled to the budget
-    asked = enc.readout @ d  # what every expression asks is scaled by s, the blink's by s ** YIELD_POWER
-    shown = np.array([np.interp(c, y, x) for c, x, y in zip(governed, enc.curve_x, enc.curve_y, strict=True)])
+    assert np.all(np.abs(enc.response.readout @ d) <= np.maximum(np.abs(enc.response.curve_x[:, 0]), enc.response.curve_x[:, -1]))  # in reach
+    governed, free, budget = enc.coefficients(d), ungoverned(enc).coefficients(d), 0.4
+    assert cost(enc, free) > budget >= cost(enc, governed) > budget - 0.01  # scaled to the budget
+    asked = enc.response.readout @ d  # what every expression asks is scaled by s, the blink's by s ** YIELD_POWER
+    shown = np.array([np.interp(c, y, x) for c, x, y in zip(governed, enc.response.curve_x, enc.response.curve_y, strict=True)])
     kept = {n: shown[j] / asked[j] for j, n in enumerate(enc.names) if asked[j] != 0}
     s = kept["jaw"]
     assert 0 < s < 0.9 and kept["smile"] == pytest.approx(s, abs=0.02)
     assert kept["blink"] == pytest.approx(s ** YIELD_POWER.get("blink", 1.0), abs=0.02) and kept["blink"] > s + 0.05
     small = np.zeros(NUM_SIGNALS, np.float32)
     small[25] = 0.1
-    small_governed = enc.coefficients(small)
-    enc.frame_budget = None
-    assert np.array_equal(small_governed, enc.coefficients(small))  # a small ask is left alone...
+    assert np.array_equal(enc.coefficients(small), ungoverned(enc).coefficients(small))  # a small ask is left alone
     turned = d.copy()
     turned[52] = 30.0 / 30.0  # ...and a turned head leaves less room for expressions
-    enc.frame_budget = budget
     assert np.all(np.abs(enc.coefficients(turned)) <= np.abs(governed) + 1e-6)
 
 
 def test_shown_is_the_ask_within_reach_as_much_as_the_governor_keeps():
     """What the encoder means the avatar to show: nothing for no change, the ask at the expression's scale, the
     curve's end past its reach, and over budget the share the governor kept, which is what its coefficients make."""
-    enc = load_encoder()
-    enc.frame_budget = 0.4  # one the frames below are well over
-    scales, jaw = enc.expression_scales(), enc.names.index("jaw")
+    enc = load_encoder().with_governor(frame_budget=0.4)  # one the frames below are well over
+    scales, jaw = enc.response.scales, enc.names.index("jaw")
     assert scales[jaw] == enc.meta["expression_scale"]["jaw"] and np.all(scales > 0)
     d = np.zeros(NUM_SIGNALS, np.float32)
     assert np.array_equal(enc.shown(d), np.zeros(len(enc.names)))
     d[SIGNAL_INDEX["jawOpen"]] = 0.1
     assert enc.shown(d)[jaw] == pytest.approx(0.1 * scales[jaw]) and not np.delete(enc.shown(d), jaw).any()
     d[SIGNAL_INDEX["jawOpen"]] = 5.0
-    budget, enc.frame_budget = enc.frame_budget, None  # the curve's end costs more than a frame's budget
-    assert enc.shown(d)[jaw] == pytest.approx(enc.curve_x[jaw, -1] * scales[jaw])
-    enc.frame_budget = budget
-    assert 0 < enc.shown(d)[jaw] < enc.curve_x[jaw, -1] * scales[jaw]
+    # the curve's end costs more than a frame's budget
+    assert ungoverned(enc).shown(d)[jaw] == pytest.approx(enc.response.curve_x[jaw, -1] * scales[jaw])
+    assert 0 < enc.shown(d)[jaw] < enc.response.curve_x[jaw, -1] * scales[jaw]
     d[:] = 0  # the governor test's frame: all at once, over budget
-    d[25], d[44], d[45], d[9], d[10] = 0.9 * float(enc.curve_x[jaw, -1]), -0.45, -0.45, 0.35, 0.35
-    shown, asked = enc.shown(d), np.clip(enc.readout @ d, enc.curve_x[:, 0], enc.curve_x[:, -1])
+    d[25], d[44], d[45], d[9], d[10] = 0.9 * float(enc.response.curve_x[jaw, -1]), -0.45, -0.45, 0.35, 0.35
+    shown, asked = enc.shown(d), np.clip(enc.response.readout @ d, enc.response.curve_x[:, 0], enc.response.curve_x[:, -1])
     kept = {n: shown[j] / scales[j] / asked[j] for j, n in enumerate(enc.names) if asked[j] != 0}
     assert 0 < kept["jaw"] < 0.9 and kept["smile"] == pytest.approx(kept["jaw"])
     assert kept["blink"] == pytest.approx(kept["jaw"] ** YIELD_POWER.get("blink", 1.0))
-    assert np.allclose(enc.coefficients(d), enc._curves(shown / scales))  # what its coefficients make
+    assert np.allclose(enc.coefficients(d), steps.coefficients(shown / scales, enc.response))  # what its coefficients make
 
 
 def test_identity_governor_gives_up_the_brows_first():
@@ -144,28 +140,25 @@ def test_identity_governor_gives_up_the_brows_first():
     enc = load_encoder()
     brows, jaw = enc.names.index("brows"), enc.names.index("jaw")
     d = np.zeros(NUM_SIGNALS, np.float32)
-    d[SIGNAL_INDEX["browInnerUp"]] = float(enc.curve_x[brows, -1])  # brows all the way up
-    budget = enc.frame_budget
-    for asked_jaw in np.linspace(0.05, float(enc.curve_x[jaw, -1]), 12):
+    d[SIGNAL_INDEX["browInnerUp"]] = float(enc.response.curve_x[brows, -1])  # brows all the way up
+    budget = enc.response.governor.frame_budget
+    for asked_jaw in np.linspace(0.05, float(enc.response.curve_x[jaw, -1]), 12):
         d[SIGNAL_INDEX["jawOpen"]] = asked_jaw
-        enc.frame_budget = None
-        free = enc.coefficients(d)
-        enc.frame_budget = budget
-        jaw_alone = enc._cost(np.where(np.arange(len(free)) == jaw, free, 0.0), 0.0)
-        if enc._cost(free, 0.0) > budget >= jaw_alone:
+        free = ungoverned(enc).coefficients(d)
+        jaw_alone = cost(enc, np.where(np.arange(len(free)) == jaw, free, 0.0))
+        if cost(enc, free) > budget >= jaw_alone:
             break
     else:
         pytest.fail("no jaw ask is within the budget alone and over it with the brows: the encoder costs changed")
     governed = enc.coefficients(d)
     assert governed[jaw] == pytest.approx(free[jaw]) and 0 <= governed[brows] < free[brows]
-    assert enc._cost(governed, 0.0) == pytest.approx(budget, abs=0.01)
-    d[SIGNAL_INDEX["jawOpen"]] = float(enc.curve_x[jaw, -1])  # the jaw wide open and a strong nod:
+    assert cost(enc, governed) == pytest.approx(budget, abs=0.01)
+    d[SIGNAL_INDEX["jawOpen"]] = float(enc.response.curve_x[jaw, -1])  # the jaw wide open and a strong nod:
     d[SIGNAL_INDEX["pitch"]] = 1.0  # over budget even without the brows
-    enc.frame_budget = None
-    free = enc.coefficients(d)
-    enc.frame_budget = budget
-    nod = enc._pose_sq(enc.limit_pose(d))
-    assert enc._cost(np.where(np.arange(len(free)) == jaw, free, 0.0), nod) > budget
+    free = ungoverned(enc).coefficients(d)
+    g = enc.response.governor
+    nod = steps.pose_cost_sq(steps.limit_pose(d, g), g)
+    assert cost(enc, np.where(np.arange(len(free)) == jaw, free, 0.0), nod) > budget
     governed = enc.coefficients(d)
     assert governed[brows] == 0 and 0 < governed[jaw] < free[jaw]
 
@@ -176,27 +169,26 @@ def test_pose_share_leaves_room_for_expressions_on_a_strong_nod(tmp_path):
     enc = load_encoder()
     d = np.zeros(NUM_SIGNALS, np.float32)
     d[SIGNAL_INDEX["jawOpen"]] = 0.3
-    nod = 1.2 * enc.frame_budget / float(enc.pose_cost[1])  # degrees of pitch costing 1.2 x the budget
+    nod = 1.2 * enc.response.governor.frame_budget / float(enc.response.governor.pose_cost[1])  # degrees of pitch costing 1.2 x the budget
     d[SIGNAL_INDEX["pitch"]], d[SIGNAL_INDEX["yaw"]], d[SIGNAL_INDEX["roll"]] = nod / 30, 5 / 30, 4 / 30
-    enc.pose_share = None
-    assert np.array_equal(enc.limit_pose(d), d) and enc.coefficients(d)[0] == 0
-    enc.pose_share = 0.7
-    limited = enc.limit_pose(d)
+    uncapped = enc.with_governor(pose_share=1)
+    assert np.array_equal(steps.limit_pose(d, uncapped.response.governor), d) and uncapped.coefficients(d)[0] == 0
+    enc = enc.with_governor(pose_share=0.7)
+    limited = steps.limit_pose(d, enc.response.governor)
     angles = limited[[SIGNAL_INDEX["yaw"], SIGNAL_INDEX["pitch"]]] * 30
-    assert float(np.linalg.norm(enc.pose_cost * angles)) == pytest.approx(0.7 * enc.frame_budget, rel=1e-4)
+    assert float(np.linalg.norm(enc.response.governor.pose_cost * angles)) == pytest.approx(0.7 * enc.response.governor.frame_budget, rel=1e-4)
     assert angles[1] / angles[0] == pytest.approx(nod / 5, rel=1e-4)
     assert limited[SIGNAL_INDEX["roll"]] == d[SIGNAL_INDEX["roll"]]
     assert enc.coefficients(d)[0] > 0
-    offset = limited @ enc.matrix + np.tensordot(enc.coefficients(d), enc.directions, 1).reshape(-1)
+    offset = limited @ enc.response.matrix + np.tensordot(enc.coefficients(d), enc.response.directions, 1).reshape(-1)
     assert np.allclose(enc(d).reshape(-1), offset, atol=1e-5)  # the pose offset is the limited one too
     small = np.zeros(NUM_SIGNALS, np.float32)
     small[SIGNAL_INDEX["yaw"]] = 3 / 30
-    assert np.array_equal(enc.limit_pose(small), small)  # a pose within its share is left alone
-    enc.save(tmp_path / "e.safetensors", enc.meta)
-    assert CalibratedEncoder.load(tmp_path / "e.safetensors").pose_share == pytest.approx(0.7)
+    assert np.array_equal(steps.limit_pose(small, enc.response.governor), small)  # within its share: left alone
+    enc.save(tmp_path / "e.safetensors")
+    assert Encoder.load(tmp_path / "e.safetensors").response.governor.pose_share == pytest.approx(0.7)
     with pytest.raises(ValueError, match="pose_share"):
-        CalibratedEncoder(enc.matrix, enc.k, enc.directions, enc.readout, enc.curve_x, enc.curve_y, enc.names,
-                          pose_share=0.5)
+        enc.with_governor(pose_share=1.5)
 
 
 def test_stage_with_the_calibrated_encoder():
@@ -226,7 +218,8 @@ def test_asked_expressions_show_on_a_generated_face():
 import json, numpy as np, torch
 from live.assets import AssetStore
 from live.landmarker import FaceTracker
-from live.models.encoder import face_signals, load_encoder
+from live.encoder import load_encoder
+from live.models.encoder import face_signals
 from live.models.generator import load_mobilestylegan
 from live.models.early_exit import load_heads, render_styles
 from live.render import seed_identity, to_uint8

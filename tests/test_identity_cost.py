@@ -28,7 +28,8 @@ def test_identity_cost_on_a_generated_clip(tmp_path):
 import sys, json, cv2, numpy as np, torch
 sys.path.insert(0, {str(REPO / 'benchmarks')!r})
 from live.assets import AssetStore
-from live.models.encoder import load_encoder, SIGNAL_INDEX
+from live.encoder import load_encoder
+from live.models.encoder import SIGNAL_INDEX
 from live.models.generator import load_mobilestylegan
 from live.render import SynthesisNet, seed_identity, to_uint8
 gen = load_mobilestylegan(AssetStore(progress=False)); enc = load_encoder()
@@ -40,9 +41,9 @@ with torch.no_grad():
         phase, a = divmod(i, 14)
         amp = np.sin(np.pi * a / 13)
         if phase < 2:
-            c += 0.8 * amp * enc.directions[phase]
+            c += 0.8 * amp * enc.response.directions[phase]
         else:
-            c += (10 * amp / 30) * enc.matrix[SIGNAL_INDEX["yaw"]].reshape(1, enc.k, 512)
+            c += (10 * amp / 30) * enc.response.matrix[SIGNAL_INDEX["yaw"]].reshape(1, enc.k, 512)
         video.write(cv2.cvtColor(to_uint8(net(torch.from_numpy(c)).numpy()), cv2.COLOR_RGB2BGR))
 video.release()
 import identity_cost

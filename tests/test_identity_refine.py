@@ -21,8 +21,8 @@ def test_surrogate_training_learns_a_readout_it_can_see():
 
 def test_refinement_lowers_the_descriptor_change_of_a_direction():
     from live.assets import AssetStore
-    from live.models.encoder import load_encoder
-    from live.train.probe import Faces
+    from live.encoder import load_encoder
+    from live.train.generated_faces import GeneratedFaces
     from live.train.dlib_net import DlibDescriptor
     from live.train.identity_refine import Refiner
     from live.train.surrogate import Surrogate
@@ -30,11 +30,11 @@ def test_refinement_lowers_the_descriptor_change_of_a_direction():
     torch.manual_seed(0)
     enc = load_encoder()
     store = AssetStore(progress=False)
-    faces = Faces(store, enc.k)
+    faces = GeneratedFaces(store, enc.k)
     try:
         refiner = Refiner(faces, Surrogate().eval().requires_grad_(False),
                           DlibDescriptor(store.resolve("dlib_face_descriptor")), range(50_000, 50_004))
-        start = torch.from_numpy(enc.directions[enc.names.index("jaw")])
+        start = torch.from_numpy(enc.response.directions[enc.names.index("jaw")])
 
         def change(d):
             with torch.no_grad():

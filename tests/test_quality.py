@@ -57,13 +57,13 @@ def test_reach_bound_clips_the_driver_to_what_the_avatar_shows():
     sys.path.insert(0, str(REPO / "benchmarks"))
     import quality
 
-    from live.encoder import Encoder
-    from live.models.encoder import LinearEncoder, load_encoder
+    from live.encoder import load_encoder
+    from live.models.encoder import LinearEncoder
 
     enc = load_encoder()
-    ends = quality.reach(Encoder.from_calibrated(enc))
+    ends = quality.reach(enc)
     jaw = enc.names.index("jaw")
-    assert ends["jawOpen"] == pytest.approx((0.0, float(enc.curve_x[jaw].max()) * enc.meta["expression_scale"]["jaw"]))
+    assert ends["jawOpen"] == pytest.approx((0.0, float(enc.response.curve_x[jaw].max()) * enc.meta["expression_scale"]["jaw"]))
     assert ends["eyeBlinkLeft"] == ends["eyeBlinkRight"] and set(ends) == set(quality.BLENDS)
     assert quality.reach(LinearEncoder(np.zeros((55, 512), np.float32), 1)) == {}
     rel = np.zeros(9, np.float32)
@@ -79,11 +79,10 @@ def test_asked_puts_each_expression_on_the_blendshapes_it_reads():
     sys.path.insert(0, str(REPO / "benchmarks"))
     import quality
 
-    from live.encoder import Encoder
-    from live.models.encoder import SIGNAL_INDEX, LinearEncoder, load_encoder
+    from live.encoder import load_encoder
+    from live.models.encoder import SIGNAL_INDEX, LinearEncoder
 
-    enc = load_encoder()
-    new = Encoder.from_calibrated(enc)
+    new = enc = load_encoder()
     d = np.zeros(55, np.float32)
     d[SIGNAL_INDEX["jawOpen"]], d[SIGNAL_INDEX["eyeBlinkLeft"]] = 0.2, 0.3
     a, shown = quality.asked(new, d), enc.shown(d)

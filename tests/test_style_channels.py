@@ -59,13 +59,14 @@ def test_locality_finds_the_blink_channel_among_the_eye_channels(gen):
 
 @torch.no_grad()
 def test_calibrated_blink_is_the_channel_its_metadata_names(gen):
-    from live.models.encoder import CALIBRATED_PATH, CalibratedEncoder
+    from live.encoder import Encoder
+    from live.models.encoder import CALIBRATED_PATH
     from live.train.calibrate_encoder import STYLE_CHANNELS
 
-    enc = CalibratedEncoder.load(CALIBRATED_PATH)
+    enc = Encoder.load(CALIBRATED_PATH)
     meta = json.loads(CALIBRATED_PATH.with_suffix(".json").read_text())
     for name, (layer, channel, stds) in STYLE_CHANNELS.items():
         assert meta["style_channels"][name] == {"layer": layer, "channel": channel, "stds": stds}
         spread = channel_std(gen, layer + 1)[layer][channel]
         expected = channel_offset(gen, layer, channel, stds * float(spread), enc.k).numpy()
-        assert np.allclose(enc.directions[enc.names.index(name)], expected, atol=1e-5)
+        assert np.allclose(enc.response.directions[enc.names.index(name)], expected, atol=1e-5)

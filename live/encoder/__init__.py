@@ -1,43 +1,31 @@
 """The deformation encoder: the driver's change of signals -> the W+ offset of the first K style layers.
 
 `Encoder.__call__` with `_governed` is the whole per-frame behaviour; each step is a function of live.encoder.steps, and
-everything measured on the avatar is in its `AvatarResponse` (live.encoder.response), which the runtime
-only reads.
+everything measured on the avatar is in its `AvatarResponse` (live.encoder.response), which the calibration
+(live.train.calibrate_encoder) and the avatar fit (live.avatar_fit) write and the runtime only reads.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import numpy as np
 
 from live.encoder import steps
-from live.encoder.response import AvatarResponse, ConditionedCurve, CrossTalk, Governor, PoseCrossTalk
+from live.encoder.response import FORMAT_VERSION, AvatarResponse
+from live.models.encoder import CALIBRATED_PATH, WEIGHTS_PATH, LinearEncoder
+from live.models.tensor_file import read_tensors, write_tensors
 
 
 class Encoder:
     """offset [1,K,512] for a driver's signal change [55] on one avatar."""
 
     def __init__(self, response: AvatarResponse, meta: dict | None = None):
-        # response: what was measured of this avatar; meta: the calibration's and fit's metadata (reports only).
+        # response: what was measured of this avatar; meta: the calibration's and fit's report (read by nothing
+        # at run time; saved beside the record).
         self.response, self.meta = response, meta or {}
-        self.k = response.k
-
-    @classmethod
-    def from_calibrated(cls, enc) -> Encoder:
-        """The record of a live.models.encoder.CalibratedEncoder (as calibrated, or fitted to an avatar)."""
-        from live.models.encoder import YIELD_POWER, YIELDS_FIRST
-
-        governor = None
-        if enc.frame_budget is not None:
-            governor = Governor(enc.frame_budget, enc.cost_c, enc.cost_id, enc.pose_cost, enc.pose_cost_x,
-                                enc.pose_cost_y, enc.pose_share, np.array([n in YIELDS_FIRST for n in enc.names]),
-                                np.array([YIELD_POWER.get(n, 1.0) for n in enc.names]))
-        response = AvatarResponse(
-            tuple(enc.names), enc.k, enc.matrix, enc.directions, enc.readout, enc.curve_x, enc.curve_y,
-            enc.expression_scales(), governor,
-            CrossTalk(enc.cross_c, enc.cross_x) if enc.cross_x is not None else None,
-            ConditionedCurve(*enc.cond_pair, enc.cond_c, enc.cond_x, enc.cond_y) if enc.cond_pair else None,
-            PoseCrossTalk(enc.pose_cross_x, enc.pose_cross_y) if enc.pose_cross_x is not None else None)
-        return cls(response, enc.meta)
+        self.k, self.names = response.k, list(response.names)
 
     def __call__(self, delta: np.ndarray) -> np.ndarray:
         delta, c, _ = self._governed(delta)
@@ -65,3 +53,48 @@ class Encoder:
         reach = np.clip(r.readout @ delta, r.curve_x[:, 0], r.curve_x[:, -1])
         moves = np.any(r.curve_y != 0, axis=1)
         return np.where(moves, r.scales * reach * kept, 0.0).astype(np.float32)
+
+    def with_governor(self, frame_budget: float | None = None, pose_share: float | None = None) -> Encoder:
+        """This encoder with another identity frame budget and/or head share (None: keep its own; pose_share 1:
+        no cap on the head), checked like a loaded one."""
+        g = self.response.governor
+        if g is None:
+            raise ValueError("this encoder has no identity governor (calibrate it with --frame-budget > 0)")
+        g = dataclasses.replace(g, frame_budget=g.frame_budget if frame_budget is None else float(frame_budget),
+                                pose_share=None if pose_share == 1 else pose_share if pose_share is not None
+                                else g.pose_share)
+        return Encoder(dataclasses.replace(self.response, governor=g), self.meta)
+
+    def save(self, path: Path) -> None:
+        """The record and its report (PATH.json), each written then renamed."""
+        meta = {**self.meta, **self.response.meta()}
+        write_tensors(path, self.response.tensors(), meta, {"k": str(self.k), "format_version": str(FORMAT_VERSION)})
+
+    @classmethod
+    def load(cls, path: Path = CALIBRATED_PATH, generator_sha256: str | None = None) -> Encoder:
+        """A calibrated or fitted encoder file; refuses one fitted for another generator or of a newer format."""
+        tensors, meta, header = read_tensors(path, generator_sha256, "calibrate_encoder")
+        return cls._of(path, tensors, meta, header)
+
+    @classmethod
+    def _of(cls, path: Path, tensors: dict, meta: dict, header: dict) -> Encoder:
+        version = int(header.get("format_version", 1))
+        if version > FORMAT_VERSION:
+            raise ValueError(f"encoder {path} has format {version}; this live reads up to {FORMAT_VERSION}: "
+                             "update live, or calibrate again")
+        try:
+            return cls(AvatarResponse.from_tensors(tensors, meta), meta)
+        except ValueError as exc:
+            raise ValueError(f"encoder {path} is inconsistent ({exc}): run `python -m live.train.calibrate_encoder` "
+                             "again or restore the file from git") from None
+
+
+def load_encoder(path: Path | None = None, generator_sha256: str | None = None) -> Encoder | LinearEncoder:
+    """The encoder `live` drives avatars with: the calibrated one when it is there, else the linear baseline
+    (or the file at `path`, of either kind)."""
+    if path is None:
+        path = CALIBRATED_PATH if CALIBRATED_PATH.is_file() else WEIGHTS_PATH
+    tensors, meta, header = read_tensors(path, generator_sha256, "calibrate_encoder")
+    if "directions" in tensors:
+        return Encoder._of(path, tensors, meta, header)
+    return LinearEncoder.from_tensors(tensors, meta)

@@ -15,12 +15,17 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from live.controls import Controls
 from live.frames import Frame
-from live.models.encoder import NUM_SIGNALS, POSE_SCALE, SIGNAL_INDEX, LinearEncoder, face_signals
+from live.models.encoder import NUM_SIGNALS, POSE_SCALE, SIGNAL_INDEX, face_signals
+
+if TYPE_CHECKING:
+    from live.encoder import Encoder
+    from live.models.encoder import LinearEncoder
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +39,7 @@ ROLL = SIGNAL_INDEX["roll"]
 class EncoderStage:
     name = "encoder"
 
-    def __init__(self, encoder: LinearEncoder, relative: bool = True, smoothing_s: float = 0.0,
+    def __init__(self, encoder: Encoder | LinearEncoder, relative: bool = True, smoothing_s: float = 0.0,
                  release_s: float = 0.5, expression_gain: float = 1.0, pose_gain: float = 1.0,
                  controls: Controls | None = None, emotion_direction: np.ndarray | None = None):
         # encoder: signals -> offset; relative: against the driver's own neutral (else absolute);
@@ -56,7 +61,7 @@ class EncoderStage:
         self._recentre = False
         self.last_delta: np.ndarray | None = None  # [55] the signal change the last frame asked (None: no face)
 
-    def with_encoder(self, encoder: LinearEncoder) -> EncoderStage:
+    def with_encoder(self, encoder: Encoder | LinearEncoder) -> EncoderStage:
         """A stage driving another avatar's encoder (same K) with this one's controls, settings and driver
         neutral, starting from neutral (`Pipeline.replace` calls it on the stage's own thread)."""
         if encoder.k != self.encoder.k:

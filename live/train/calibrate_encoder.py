@@ -4,9 +4,9 @@
     python -m live.train.calibrate_encoder             # then: ~15 min on 2 cores; writes
                                                        # live/models/encoder_calibrated.{safetensors,json}
 
-The linear map moves the tracked signals well on the small changes it was fitted on, but real drivers
-ask for far more (jawOpen up to 0.7-0.9, smiles +-0.7, blinks 0.6): through it the avatar showed a third
-to a half of that, with cross-talk. This step, on generated identities the linear fit never saw:
+The linear map moves the tracked signals well on the small changes it was fitted on, but real drivers ask for far
+more (jawOpen up to 0.7-0.9, smiles +-0.7, blinks 0.6): through it the avatar showed a third to a half of that,
+with cross-talk. This step, on generated identities the linear fit never saw:
 
 1. one direction per expression (jaw, smile, blink, brows) from the linear map's columns (left + right
    together: the driver's mean of the two is what is asked), or, for the blink, one StyleSpace channel
@@ -22,8 +22,8 @@ to a half of that, with cross-talk. This step, on generated identities the linea
 4. head pose: the linear yaw and pitch columns, scaled by their measured gains;
 5. an identity governor (`--frame-budget`): from the measured identity cost of each expression and of
    the head angles, the encoder scales a frame's expressions down when together they would cost more;
-   the head may take at most `--pose-share` of that budget (a strong nod is shown smaller instead of
-   stilling every expression).
+   the head may take at most `--pose-share` of that budget (a strong nod is shown smaller, not every expression
+   stilled); written as an AvatarResponse (live.encoder), the record the runtime reads.
 """
 
 from __future__ import annotations
@@ -38,24 +38,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from live.models.curves import (
-    DEAD_ZONE,
-    MIN_REACH,
-    MIN_STEP,
-    cost_points,
-    pad_points,
-    response_curve,
-)
-from live.models.encoder import (
-    CALIBRATED_PATH,
-    NUM_SIGNALS,
-    POSE_SCALE,
-    SIGNAL_INDEX,
-    WEIGHTS_PATH,
-    CalibratedEncoder,
-    LinearEncoder,
-)
-from live.train.probe import Faces
+from live.encoder import Encoder
+from live.encoder.response import AvatarResponse, Governor
+from live.models.curves import DEAD_ZONE, MIN_REACH, MIN_STEP, cost_points, pad_points, response_curve
+from live.models.encoder import CALIBRATED_PATH, NUM_SIGNALS, POSE_SCALE, SIGNAL_INDEX, WEIGHTS_PATH, LinearEncoder
+from live.train.data import CALIBRATION_BASE, POOL_BASE
+from live.train.generated_faces import GeneratedFaces
 
 log = logging.getLogger("live.train.calibrate_encoder")
 
@@ -73,11 +61,10 @@ EXPRESSIONS = {
 STYLE_CHANNELS = {"blink": (9, 77, -8.0)}
 GRID = (-2.0, -1.5, -1.0, -0.7, -0.45, -0.25, -0.1, 0.1, 0.25, 0.45, 0.7, 1.0, 1.5, 2.0)
 POSE_ASKED = (-16.0, -8.0, 8.0, 16.0)  # degrees
-REFINE_SEEDS = range(50_000, 50_024)  # pool identities of the training data
-CALIBRATION_BASE = 50_232  # pool identities the linear fit held out
+REFINE_SEEDS = range(POOL_BASE, POOL_BASE + 24)  # pool identities of the training data
 
 
-def distil(faces: Faces, start: torch.Tensor, region: str, steps: int, outside: float = 2.0,
+def distil(faces: GeneratedFaces, start: torch.Tensor, region: str, steps: int, outside: float = 2.0,
            batch: int = 4) -> torch.Tensor:
     """Optimise an offset [K,512] so that on the training identities it reproduces what `start` does inside
     the region and changes nothing outside it."""
@@ -108,13 +95,13 @@ def distil(faces: Faces, start: torch.Tensor, region: str, steps: int, outside: 
     return d.detach()
 
 
-def response(faces: Faces, bases: list, direction: torch.Tensor, readout: np.ndarray) -> list[dict]:
+def response(faces: GeneratedFaces, bases: list, direction: torch.Tensor, readout: np.ndarray) -> list[dict]:
     """Mean asked-signal change and identity distance at each GRID coefficient."""
     rows = []
     for c in GRID:
         got, dist = [], []
         for w, p0, d0 in bases:
-            p, _, desc = faces.measure(faces.render(w, c * direction))
+            p, _, desc = faces.read(faces.render(w, c * direction))
             if p is None:
                 continue
             got.append(float(readout @ (p - p0)))
@@ -160,7 +147,7 @@ def linear_columns(linear: LinearEncoder, k: int) -> torch.Tensor:
     return padded(torch.from_numpy(linear.matrix).reshape(NUM_SIGNALS, linear.k, 512), k)
 
 
-def style_direction(faces: Faces, name: str) -> torch.Tensor:
+def style_direction(faces: GeneratedFaces, name: str) -> torch.Tensor:
     """The W+ offset [K,512] of an expression's StyleSpace channel at coefficient 1."""
     from live.train.style_channels import channel_offset, channel_std
 
@@ -169,7 +156,7 @@ def style_direction(faces: Faces, name: str) -> torch.Tensor:
     return channel_offset(faces.gen, layer, channel, stds * float(spread), faces.k)
 
 
-def measure(linear: LinearEncoder, identities: int, refine_steps: int, reuse: dict | None = None,
+def measure_expressions(linear: LinearEncoder, identities: int, refine_steps: int, reuse: dict | None = None,
             redo: frozenset = frozenset(), for_identity: frozenset = frozenset()) -> dict:
     """Make each expression's direction (a StyleSpace channel, or distilled from the linear map), refine the
     names in `for_identity` for identity (live.train.identity_refine), and measure its response (or take
@@ -179,14 +166,14 @@ def measure(linear: LinearEncoder, identities: int, refine_steps: int, reuse: di
 
     k, idx = offset_layers(linear), SIGNAL_INDEX
     columns = linear_columns(linear, k)
-    faces = Faces(AssetStore(progress=False), k)
+    faces = GeneratedFaces(AssetStore(progress=False), k)
     out = {"directions": [], "readout": [], "responses": {}, "pose": {}, "k": k, "identity_refined": {}}
     refiner = None
     try:
         bases = []
         for seed in range(CALIBRATION_BASE, CALIBRATION_BASE + identities):
             w = faces.w(seed)
-            sig, _, desc = faces.measure(faces.render(w, torch.zeros(k, 512)))
+            sig, _, desc = faces.read(faces.render(w, torch.zeros(k, 512)))
             if sig is not None and desc is not None:
                 bases.append((w, sig, desc))
         log.info("calibration faces: %d of %d tracked and described", len(bases), identities)
@@ -224,7 +211,7 @@ def measure(linear: LinearEncoder, identities: int, refine_steps: int, reuse: di
     return out
 
 
-def identity_refiner(faces: Faces):
+def identity_refiner(faces: GeneratedFaces):
     """The identity refinement's parts: the MediaPipe surrogate (live.train.surrogate) and dlib in torch."""
     from live.train.dlib_net import DlibDescriptor
     from live.train.identity_refine import Refiner
@@ -233,14 +220,14 @@ def identity_refiner(faces: Faces):
     return Refiner(faces, load_surrogate(), DlibDescriptor(faces.store.resolve("dlib_face_descriptor")), REFINE_SEEDS)
 
 
-def pose_rows(faces: Faces, bases: list, row: torch.Tensor, own: int, readouts: np.ndarray) -> dict:
+def pose_rows(faces: GeneratedFaces, bases: list, row: torch.Tensor, own: int, readouts: np.ndarray) -> dict:
     """Render a head-angle column at POSE_ASKED degrees: gain on its own angle, change of each expression's
     readout per degree (cross-talk), identity distance at the largest angle."""
     asked, got, cross, dist = [], [], [], []
     for deg in POSE_ASKED:
         for w, p0, d0 in bases:
             largest = deg == POSE_ASKED[-1]
-            sig, _, desc = faces.measure(faces.render(w, (deg / POSE_SCALE) * row), describe=largest)
+            sig, _, desc = faces.read(faces.render(w, (deg / POSE_SCALE) * row), describe=largest)
             if sig is None:
                 continue
             asked.append(deg)
@@ -253,7 +240,7 @@ def pose_rows(faces: Faces, bases: list, row: torch.Tensor, own: int, readouts: 
             "identity_at_max": float(np.mean(dist)) if dist else None}
 
 
-def calibrate_pose(faces: Faces, bases: list, linear: LinearEncoder, found: dict) -> tuple[np.ndarray, dict]:
+def calibrate_pose(faces: GeneratedFaces, bases: list, linear: LinearEncoder, found: dict) -> tuple[np.ndarray, dict]:
     """Yaw and pitch rows: the linear columns scaled to unit gain, with the expression change they carry
     (a nod that also relaxes the smile, say) cancelled along the expression directions."""
     idx, k = SIGNAL_INDEX, found["k"]
@@ -287,10 +274,10 @@ def calibrate_pose(faces: Faces, bases: list, linear: LinearEncoder, found: dict
 
 def remeasured(path: Path) -> dict:
     """The directions and expression responses of an earlier calibration (to redo only curves and pose)."""
-    enc = CalibratedEncoder.load(path)
+    enc = Encoder.load(path)
     m = enc.meta
-    return {"directions": dict(zip(enc.names, enc.directions, strict=True)),
-            "readout": dict(zip(enc.names, enc.readout, strict=True)),
+    return {"directions": dict(zip(enc.names, enc.response.directions, strict=True)),
+            "readout": dict(zip(enc.names, enc.response.readout, strict=True)),
             "responses": {n: m["expressions_measured"][n]["response"] for n in enc.names},
             "refine_steps": m["refine_steps"], "identity_refined": m.get("identity_refined") or {}}
 
@@ -352,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     reuse = remeasured(args.recurve) if args.recurve else None
     if reuse:
         args.refine_steps = reuse["refine_steps"]
-    found = measure(linear, args.identities, args.refine_steps, reuse, redo, for_identity)
+    found = measure_expressions(linear, args.identities, args.refine_steps, reuse, redo, for_identity)
     xs, ys, report = [], [], {}
     for name, rows in found["responses"].items():
         x, y = response_curve(rows, args.identity_budget)
@@ -371,25 +358,28 @@ def main(argv: list[str] | None = None) -> int:
     cost_c, cost_id = pad_points([c for c, _ in costs], [d for _, d in costs])
     pose_cost = np.array([(found["pose"][n]["identity_at_max"] or 0.0) / POSE_ASKED[-1] for n in ("yaw", "pitch")],
                          np.float32)
-    enc = CalibratedEncoder(found["matrix"], found["k"], np.stack(found["directions"]), np.stack(found["readout"]),
-                            cx, cy, names, cost_c=cost_c, cost_id=cost_id, pose_cost=pose_cost,
-                            frame_budget=args.frame_budget or None, pose_share=pose_share)
+    governor = Governor.of(tuple(names), args.frame_budget, cost_c, cost_id, pose_cost, pose_share) \
+        if args.frame_budget else None
+    response = AvatarResponse(tuple(names), found["k"], found["matrix"].astype(np.float32),
+                              np.stack(found["directions"]).astype(np.float32),
+                              np.stack(found["readout"]).astype(np.float32), cx.astype(np.float32),
+                              cy.astype(np.float32), np.array([scales[n] for n in names], np.float32), governor,
+                              None, None, None, args.identity_budget)
     meta = {"kind": "calibrated (pose: linear columns x measured gain; expressions: distilled directions x "
                     "measured response curves)",
-            "generator_sha256": linear.meta.get("generator_sha256"), "k": found["k"], "expressions": names,
+            "generator_sha256": linear.meta.get("generator_sha256"), "k": found["k"],  # + response.meta() on save
             "style_channels": {n: dict(zip(("layer", "channel", "stds"), v)) for n, v in STYLE_CHANNELS.items()},
             "linear": {"file": args.linear.name, "sha256": hashlib.sha256(args.linear.read_bytes()).hexdigest()},
             "refine_steps": args.refine_steps, "refine_seeds": f"{REFINE_SEEDS.start}..{REFINE_SEEDS.stop - 1}",
-            "calibration_seeds": found["seeds"],
-            "calibration_faces": found["faces"], "identity_budget": args.identity_budget,
-            "frame_budget": args.frame_budget or None, "pose_share": pose_share, "expression_scale": scales,
+            "calibration_seeds": found["seeds"], "calibration_faces": found["faces"],
+            "frame_budget": args.frame_budget or None, "pose_share": pose_share,
             "min_reach": MIN_REACH, "min_step": MIN_STEP, "dead_zone": DEAD_ZONE,
             "pose": found["pose"], "expressions_measured": report,
             "seconds": round(time.time() - t0, 1), "recurved_from": args.recurve.name if args.recurve else None,
             "recurved_from_sha256": hashlib.sha256(args.recurve.read_bytes()).hexdigest() if args.recurve else None,
             "redone": sorted(redo) or None, "identity_refined": found["identity_refined"] or None,
             "date": datetime.date.today().isoformat(), "torch": torch.__version__}
-    enc.save(args.out, meta)
+    Encoder(response, meta).save(args.out)
     log.info("wrote %s (%.0f s)", args.out, time.time() - t0)
     return 0
 

@@ -37,6 +37,9 @@ log = logging.getLogger("live.train.data")
 
 POOL = 256  # identities for "local" samples: seeds 50_000 .. 50_000 + POOL - 1
 POOL_BASE = 50_000
+HELD_OUT_BASE = POOL_BASE + int(POOL * 0.9)  # pool seeds from here on: held out of the linear fit (live.train.fit_encoder)
+CALIBRATION_BASE = HELD_OUT_BASE + 2  # held-out seeds the calibration measures on (live.train.calibrate_encoder)...
+CALIBRATION_SEEDS = range(CALIBRATION_BASE, CALIBRATION_BASE + 32)  # ...kept out of the surrogate's data too
 TRUNCATION = 0.7
 DATA_VERSION = 1
 

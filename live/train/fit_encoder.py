@@ -29,7 +29,7 @@ from live.models.encoder import (
     face_signals,
     signal_vector,
 )
-from live.train.data import POOL, POOL_BASE, TRUNCATION, write_npz
+from live.train.data import HELD_OUT_BASE, POOL, POOL_BASE, TRUNCATION, write_npz
 
 log = logging.getLogger("live.train.fit_encoder")
 REPORT = {"yaw": 52, "pitch": 53, "jawOpen": 25, "mouthSmileLeft": 44, "eyeBlinkLeft": 9, "browInnerUp": 3}
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         dp = signal_vector(d["blendshapes"][keep], d["pose"][keep]) - np.stack([neutral[int(i)] for i in ident])
         w_id = d["w_id"][keep].astype(np.float32)
         dw = (d["styles"][keep].astype(np.float32) - w_id[:, None]).reshape(len(ident), -1)
-        held = ident >= POOL_BASE + int(POOL * 0.9)
+        held = ident >= HELD_OUT_BASE
         x, y = dp[~held].astype(np.float64), dw[~held].astype(np.float64)
         xtx = x.T @ x
         reg = args.ridge * np.trace(xtx) / xtx.shape[0] * np.eye(xtx.shape[0])

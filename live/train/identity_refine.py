@@ -40,7 +40,7 @@ class Refiner:
     """Renders the training identities once; then refines any number of directions."""
 
     def __init__(self, faces, surrogate, descriptor, seeds: range, batch: int = 4):
-        # faces: live.train.probe.Faces; surrogate: live.train.surrogate.Surrogate; descriptor:
+        # faces: live.train.generated_faces.GeneratedFaces; surrogate: live.train.surrogate.Surrogate; descriptor:
         # live.train.dlib_net.DlibDescriptor; seeds: training identities; batch: faces per step.
         from live.inversion import Renderer
 

@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from live.train.data import POOL, POOL_BASE, write_npz
+from live.render import to_uint8
+from live.train.data import CALIBRATION_SEEDS, POOL, POOL_BASE, write_npz
 
 log = logging.getLogger("live.train.surrogate")
 
@@ -31,7 +32,6 @@ OUT = ("jawOpen", "mouthSmileLeft", "mouthSmileRight", "eyeBlinkLeft", "eyeBlink
 DATA = Path.home() / ".cache/live/data/surrogate-v1"
 SHARD = 250
 SIDE = 128  # the surrogate's input side (renders are 256², average-pooled by 2)
-CALIBRATION_SEEDS = range(50_232, 50_232 + 32)  # kept out: the calibration and its evaluation use them
 
 
 class Surrogate(nn.Module):
@@ -62,8 +62,8 @@ def render_shard(faces, enc, index: int, count: int) -> dict[str, np.ndarray]:
     from live.models.encoder import SIGNAL_INDEX
 
     rng = np.random.RandomState(7_000_003 + index)
-    dirs = torch.from_numpy(enc.directions)
-    rows = torch.from_numpy(enc.matrix.reshape(-1, enc.k, 512)[[SIGNAL_INDEX["yaw"], SIGNAL_INDEX["pitch"]]])
+    dirs = torch.from_numpy(enc.response.directions)
+    rows = torch.from_numpy(enc.response.matrix.reshape(-1, enc.k, 512)[[SIGNAL_INDEX["yaw"], SIGNAL_INDEX["pitch"]]])
     pool = [s for s in range(POOL_BASE, POOL_BASE + POOL) if s not in CALIBRATION_SEEDS]
     images, labels = [], []
     for _ in range(count):
@@ -73,18 +73,19 @@ def render_shard(faces, enc, index: int, count: int) -> dict[str, np.ndarray]:
         off = torch.einsum("j,jkc->kc", torch.from_numpy(c).float(), dirs) + \
             torch.einsum("j,jkc->kc", torch.from_numpy(pose).float(), rows)
         img = faces.render(w, off)  # [1,3,256,256]
-        sig, _, _ = faces.measure(img, describe=False)
+        sig, _, _ = faces.read(img, describe=False)
         if sig is None:
             continue
-        images.append(((F.avg_pool2d(img, 2)[0].numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8))
+        images.append(to_uint8(F.avg_pool2d(img, 2).numpy()).transpose(2, 0, 1))  # [3,128,128]
         labels.append(sig)
     return {"images": np.stack(images), "signals": np.stack(labels).astype(np.float32)}
 
 
 def make_data(data: Path, samples: int, encoder_path: Path | None = None) -> None:
     from live.assets import AssetStore
-    from live.models.encoder import CALIBRATED_PATH, load_encoder
-    from live.train.probe import Faces
+    from live.encoder import load_encoder
+    from live.models.encoder import CALIBRATED_PATH
+    from live.train.generated_faces import GeneratedFaces
 
     encoder_path = encoder_path or CALIBRATED_PATH
     enc = load_encoder(encoder_path)
@@ -99,7 +100,7 @@ def make_data(data: Path, samples: int, encoder_path: Path | None = None) -> Non
     log.info("surrogate data %s: %d of %d shards exist", data, len(shards) - len(todo), len(shards))
     if not todo:
         return
-    faces = Faces(AssetStore(progress=False), enc.k)
+    faces = GeneratedFaces(AssetStore(progress=False), enc.k)
     t0 = time.time()
     try:
         for n, i in enumerate(todo, 1):
