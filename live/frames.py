@@ -65,7 +65,9 @@ class Frame:
     face: Face | None = None  # set by the tracking stage; None = no face (or not tracked yet)
     tracked: bool = False  # True once the tracking stage has seen this frame
     offset: np.ndarray | None = field(default=None, repr=False)  # [1,K,512] float32 latent offset (encoder)
-    output: np.ndarray | None = field(default=None, repr=False)  # [S,S,3] uint8 RGB synthesised face
+    output: np.ndarray | None = field(default=None, repr=False)  # [S,S,3] uint8 RGB synthesised face (on the GPU
+    # path a device tensor until the sink: live.gpu.on_host)
+    ready: object | None = field(default=None, repr=False)  # CUDA event recorded after `output` was queued
     avatar_roll: float = 0.0  # degrees (counter-clockwise) the avatar is turned in-plane after synthesis
     signal_change: np.ndarray | None = field(default=None, repr=False)  # [55] the driver's change the encoder
     # was asked (its gains and clamp applied; None without a face): what probes compare the avatar with

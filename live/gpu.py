@@ -5,7 +5,8 @@ On a CUDA machine a stage that works on the GPU runs its work on its own stream 
 the stream first waits for the event the previous stage recorded on the frame, then the stage records
 its own event, so hand-offs are ordered without synchronising the host. Frames keep their pixels on the
 GPU from upload (`Uploader`, through a pinned staging buffer allocated once per shape) to output
-(`to_image_uint8`); a sink downloads once (`Downloader`). On CPU machines every piece degrades to plain
+(`to_image_uint8`, the image steps of live.image_steps); the sink downloads once (`OnHost`, which the
+Pipeline puts before its last stage). On CPU machines every piece degrades to plain
 calls: no streams, no events, no pinned memory, the same results.
 """
 
@@ -80,6 +81,19 @@ class Downloader:
         buf.copy_(tensor, non_blocking=True)
         torch.cuda.current_stream(tensor.device).synchronize()
         return buf.numpy().copy()
+
+
+class OnHost:
+    """The sink's end of the GPU path: a frame whose output is a device tensor gets it downloaded once, after the
+    event the synthesis recorded on it (through a pinned buffer); a frame already on the host passes as it is."""
+
+    def __init__(self):
+        self.download = Downloader()
+
+    def __call__(self, frame):
+        if not isinstance(frame.output, torch.Tensor):
+            return frame
+        return frame.replace(output=self.download(frame.output, frame.ready), ready=None)
 
 
 def to_chw_float(image: torch.Tensor) -> torch.Tensor:

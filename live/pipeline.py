@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from live.frames import END, Frame
+from live.gpu import OnHost
 from live.pacing import Pacer
 from live.queues import LatestQueue
 from live.stage import Source, SourceWorker, Stage, StageError, StageWorker, Worker
@@ -59,6 +60,7 @@ class Pipeline:
         self._ended = threading.Event()  # END reached the last stage: the input was used up
         self._errors: list[StageError] = []
         self._lock = threading.Lock()
+        self._on_host = OnHost()  # the GPU path's one download, in the last stage's thread
         names = [source.name] + [s.name for s in self.stages]
         self.queues = [LatestQueue(f"{a}->{b}", maxsize=queue_size, lossless=lossless)
                        for a, b in zip(names, names[1:])]
@@ -91,6 +93,7 @@ class Pipeline:
         return summary
 
     def _deliver(self, frame: Frame) -> None:
+        frame = self._on_host(frame)  # a pipeline that ends before a sink hands out host images too
         self.stats.record(frame)
         if self.on_frame is not None:
             self.on_frame(frame)
@@ -118,7 +121,7 @@ class Pipeline:
             deliver = self._deliver if last else self.queues[i + 1].put
             finish = self._end_of_input if last else (lambda q=self.queues[i + 1]: q.put(END, force=True))
             workers.append(StageWorker(stage, self.queues[i], deliver, self._on_error, self._stop, finish,
-                                       self.pacer, i))
+                                       self.pacer, i, prepare=self._on_host if last else None))
         source = SourceWorker(self.source, self.queues[0], [w.ready for w in workers], self._on_error, self._stop)
         return [source] + workers
 

@@ -86,10 +86,11 @@ class Worker(threading.Thread):
 class StageWorker(Worker):
     def __init__(self, stage: Stage, inq: LatestQueue, deliver: Callable[[Frame], None],
                  on_error: Callable[[StageError], None], stop: threading.Event, finish: Callable[[], None],
-                 pacer: Pacer | None = None, index: int = 0):
+                 pacer: Pacer | None = None, index: int = 0, prepare: Callable[[Frame], Frame] | None = None):
         # deliver: where processed frames go (the next queue's put, or the pipeline's sink accounting);
         # finish: called once when END arrives (forward the end of stream);
-        # pacer: the live pipeline's Pacer (None: unpaced); index: this stage's place in the chain, from 0.
+        # pacer: the live pipeline's Pacer (None: unpaced); index: this stage's place in the chain, from 0;
+        # prepare: applied to each frame before the stage (timed with it), e.g. the sink's one download.
         super().__init__(stage.name, on_error, stop)
         self.stage = stage
         self.inq = inq
@@ -97,6 +98,7 @@ class StageWorker(Worker):
         self.finish = finish
         self.pacer = pacer
         self.index = index
+        self.prepare = prepare
         self._swap: Callable[[Stage], Stage] | None = None
 
     def replace(self, make: Callable[[Stage], Stage]) -> None:
@@ -132,7 +134,7 @@ class StageWorker(Worker):
                 if self.pacer is not None:
                     self.pacer.took(self.index)
                 t0 = time.perf_counter_ns()
-                out = self.stage.process(item)
+                out = self.stage.process(item if self.prepare is None else self.prepare(item))
                 ms = (time.perf_counter_ns() - t0) / 1e6
                 if self.pacer is not None:
                     self.pacer.done(self.index, ms / 1e3)

@@ -188,7 +188,7 @@ def test_failed_compile_falls_back_to_eager(monkeypatch):
 
 
 def test_roll_turns_the_image_not_the_latent():
-    from live.stages.synthesis import rotate
+    from live.image_steps import roll_host as rotate
 
     stage = EncoderStage(LinearEncoder.load())
     stage.process(frame(0, face()))
