@@ -24,7 +24,7 @@ from live.gpu import OnHost
 from live.pacing import Pacer
 from live.queues import LatestQueue
 from live.stage import Source, SourceWorker, Stage, StageError, StageWorker, Worker
-from live.stats import Stats
+from live.stats import WINDOW, Stats
 
 log = logging.getLogger(__name__)
 
@@ -42,18 +42,19 @@ class RunResult:
 class Pipeline:
     def __init__(self, source: Source, stages: Sequence[Stage], *, lossless: bool = False, queue_size: int = 1,
                  warmup: int = 0, on_frame: Callable[[Frame], None] | None = None, join_timeout_s: float = 10.0,
-                 pace: bool | None = None):
+                 pace: bool | None = None, stats_window: int = WINDOW):
         # source: where frames come from; stages: run in order, the last one is the sink;
         # lossless: queues block instead of dropping (offline files); queue_size: items per queue;
         # warmup: frames left out of the stats; on_frame: called with every frame that reached the end
         # (on the last stage's thread: keep it short); join_timeout_s: how long stop waits per thread;
         # pace: start the first stage's frames just in time for the slowest stage (live/pacing.py); default:
-        # on in a live pipeline, off in a lossless one.
+        # on in a live pipeline, off in a lossless one; stats_window: the latest frames the stats' percentiles
+        # cover.
         if not stages:
             raise ValueError("a pipeline needs at least one stage after the source")
         self.source = source
         self.stages = list(stages)
-        self.stats = Stats(warmup=warmup)
+        self.stats = Stats(warmup=warmup, window=stats_window)
         self.on_frame = on_frame
         self.join_timeout_s = join_timeout_s
         self._stop = threading.Event()

@@ -35,6 +35,7 @@ from live.queues import LatestQueue, QueueClosed
 from live.stage import Stage, StageError
 
 log = logging.getLogger(__name__)
+STATS_WINDOW = 300  # a peer's stats cover its latest frames (~10 s at 30 fps)
 
 SEND_FPS = 30
 CLOCK = 90_000
@@ -176,9 +177,9 @@ class PeerSession:
         self.source = TrackSource(name)
         self.slot = AvatarSlot()
         self.pipeline = Pipeline(self.source, [*engine.stages(self.controls), self.slot],
-                                 warmup=engine.config.pipeline.warmup)
+                                 warmup=engine.config.pipeline.warmup, stats_window=STATS_WINDOW)
         self.frames_in = self.frames_sent = 0
-        self.latencies = collections.deque(maxlen=300)  # server arrival -> avatar sent, ms
+        self.latencies = collections.deque(maxlen=STATS_WINDOW)  # server arrival -> avatar sent, ms
         self.error: str | None = None
         self._worker = threading.Thread(target=self._run, name=f"rtc-{name}", daemon=True)
         self._ingest: asyncio.Task | None = None

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 
 import numpy as np
 
 from live.frames import Frame
 
 
-def percentiles(values: list[float]) -> dict[str, float]:
+WINDOW = 10_000  # frames the percentiles are taken over (the latest): a long-running server's memory stays bounded
+
+
+def percentiles(values) -> dict[str, float]:
     """p50/p95/max of a list of milliseconds (zeros when empty)."""
     if not values:
         return {"p50_ms": 0.0, "p95_ms": 0.0, "max_ms": 0.0, "frames": 0}
@@ -20,14 +24,16 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 
 class Stats:
-    """Collects what the last stage delivers. Thread-safe: recorded on the last worker, read anywhere."""
+    """Collects what the last stage delivers. Thread-safe: recorded on the last worker, read anywhere. Timings and
+    latencies are kept for the latest `window` frames; counts and the rate cover every frame."""
 
-    def __init__(self, warmup: int = 0):
-        # warmup: frames (by arrival at the sink) left out of every number: they include lazy loading.
-        self.warmup = warmup
+    def __init__(self, warmup: int = 0, window: int = WINDOW):
+        # warmup: frames (by arrival at the sink) left out of every number: they include lazy loading;
+        # window: the latest frames the percentiles are taken over.
+        self.warmup, self.window = warmup, window
         self._lock = threading.Lock()
-        self._stage_ms: dict[str, list[float]] = {}
-        self._latency_ms: list[float] = []
+        self._stage_ms: dict[str, deque[float]] = {}
+        self._latency_ms: deque[float] = deque(maxlen=window)
         self._arrived = 0
         self._first_ns: int | None = None  # arrival time of the first frame after warm-up
         self._last_ns: int | None = None
@@ -51,7 +57,7 @@ class Stats:
                 self._counted += 1  # intervals after the first counted frame give the rate
             self._last_ns = now
             for stage, ms in frame.timings:
-                self._stage_ms.setdefault(stage, []).append(ms)
+                self._stage_ms.setdefault(stage, deque(maxlen=self.window)).append(ms)
             self._latency_ms.append((now - frame.t_capture_ns) / 1e6)
 
     def fps(self) -> float:

@@ -141,3 +141,19 @@ def test_warmup_frames_are_left_out():
 def test_pipeline_needs_a_stage():
     with pytest.raises(ValueError):
         Pipeline(CountingSource(n=1), [])
+
+
+def test_stats_keep_the_latest_window_of_frames():
+    """A long-running pipeline (a server's peer) keeps bounded timings: the percentiles cover the latest frames,
+    the count and the rate every frame."""
+    from live.stats import Stats
+
+    stats = Stats(window=5)
+    for i in range(20):
+        f = Frame(seq=i, t_capture_ns=0, t_media_s=i / 25, image=np.zeros((2, 2, 3), np.uint8),
+                  timings=(("work", float(i)),))
+        stats.record(f, t_sink_ns=(i + 1) * 1_000_000)
+    s = stats.summary()
+    assert stats.arrived == 20 and s["stages"]["work"]["frames"] == 5
+    assert s["stages"]["work"]["max_ms"] == 19.0 and s["stages"]["work"]["p50_ms"] == 17.0  # frames 15..19
+    assert s["latency_ms"]["p50"] == 18.0
