@@ -49,10 +49,13 @@ def load_avatar(config: Config, store: AssetStore, fit: bool | None = None, enco
     generator = load_mobilestylegan(store)
     crop = head = None
     if s.identity_file is not None:
-        from live.identity_file import load_identity
+        from live.identity_file import IdentityFileError, load_identity
 
         enrolled = load_identity(s.identity_file, generator.source_sha256)
         styles, head, crop = enrolled.styles, enrolled.head, enrolled.crop
+        if styles.shape[1] != generator.num_layers:
+            raise IdentityFileError(f"{s.identity_file} holds {styles.shape[1]} style layers, the generator takes "
+                                    f"{generator.num_layers} (damaged): enroll the portrait again")
     else:
         styles = seed_identity(generator, s.seed, s.truncation)
     encoder = load_encoder() if encoder is None else encoder

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from live.assets import AssetError
 from live.align import ffhq_align, ffhq_quad
+from live.image_file import truncated
 from live.identity_file import SUFFIX, Identity, IdentityFileError, load_identity, save_identity
 from live.inversion import QUALITY, SIZE, InversionSettings, Inverter, tune_head
 
@@ -66,6 +67,9 @@ def read_portrait(path: Path | str) -> np.ndarray:
             f.read(1)
     except OSError as exc:
         raise EnrollError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if truncated(path):
+        raise EnrollError(f"{path} ends before its image does (truncated: a download or copy that did not "
+                          "finish?); copy the portrait again")
     small = cv2.imread(str(path), cv2.IMREAD_REDUCED_COLOR_8)
     if small is None:
         raise EnrollError(f"{path} is not an image OpenCV can read (JPEG, PNG, WebP, BMP, TIFF ...)")

@@ -78,6 +78,29 @@ def save_identity(identity: Identity, path: Path | str) -> Path:
     return path
 
 
+MAX_ABS = 1e3  # no style or head weight of a real identity comes near this (W+ values are within +-10 or so)
+
+
+def check_head(path: Path, weight: torch.Tensor | None, bias: torch.Tensor | None, redo: str) -> None:
+    """IdentityFileError unless the tuned head is [12,C,1,1] and [1,12,1,1] of finite, sane values, with C the
+    shared 256² head's channels."""
+    from live.models.early_exit import load_heads
+
+    heads = load_heads()
+    channels = heads[256][0].shape[1] if heads else None
+    ok = weight is not None and bias is not None and weight.ndim == 4 and weight.shape[0] == 12 \
+        and tuple(weight.shape[2:]) == (1, 1) and tuple(bias.shape) == (1, 12, 1, 1) \
+        and channels in (None, weight.shape[1])
+    if not ok:
+        got = [None if t is None else list(t.shape) for t in (weight, bias)]
+        raise IdentityFileError(f"{path} has a tuned head of shapes {got}, not [12,{channels or 'C'},1,1] and "
+                                f"[1,12,1,1] (damaged, or made by another version): {redo}")
+    if not (torch.isfinite(weight).all() and torch.isfinite(bias).all()) \
+            or max(weight.abs().max(), bias.abs().max()) > MAX_ABS:
+        raise IdentityFileError(f"{path} has a tuned head with values that are not finite or beyond +-{MAX_ABS:g} "
+                                f"(damaged): {redo}")
+
+
 def load_identity(path: Path | str, generator_sha256: str | None = None) -> Identity:
     """Read and check an identity file; `generator_sha256` (when given) must match the file's."""
     from safetensors import SafetensorError, safe_open
@@ -105,11 +128,13 @@ def load_identity(path: Path | str, generator_sha256: str | None = None) -> Iden
     styles, crop = tensors.get("styles"), tensors.get("crop")
     if styles is None or crop is None or styles.ndim != 3 or styles.shape[0] != 1 or crop.ndim != 3:
         raise IdentityFileError(f"{path} lacks its styles or crop tensors (damaged): {redo}")
-    if not torch.isfinite(styles).all():
-        raise IdentityFileError(f"{path} holds non-finite styles (damaged): {redo}")
+    if styles.shape[2] != 512 or not torch.isfinite(styles).all() or styles.abs().max() > MAX_ABS:
+        raise IdentityFileError(f"{path} holds styles {list(styles.shape)} that are not finite W+ vectors of 512 "
+                                f"within +-{MAX_ABS:g} (damaged): {redo}")
     head = None
-    if "head.weight" in tensors and "head.bias" in tensors:
-        head = (tensors["head.weight"], tensors["head.bias"])
+    if "head.weight" in tensors or "head.bias" in tensors:
+        head = (tensors.get("head.weight"), tensors.get("head.bias"))
+        check_head(path, *head, redo)
     try:
         fidelity = json.loads(meta.get("fidelity", "{}"))
     except json.JSONDecodeError:

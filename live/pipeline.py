@@ -14,6 +14,7 @@ every worker polls the stop flag, and `run()` reports any that did not end withi
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -130,19 +131,47 @@ class Pipeline:
         """Run until the input ends, a stage fails (raises StageError) or Ctrl-C (returns interrupted)."""
         with self._lock:
             self._workers = self._build_workers()
+        restore = self._catch_ctrl_c()
         try:
             for w in self._workers:
                 w.start()
             while not self._stop.is_set():
                 self._stop.wait(0.1)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # where the handler could not be installed (not the main thread)
             log.info("interrupted: stopping the pipeline")
         finally:
             self.stop()
             stuck = self._join()
+            restore()
         if self._errors:
             raise self._errors[0]
         return RunResult(self.summary(), self.stats.arrived, not self._ended.is_set(), stuck)
+
+    def _catch_ctrl_c(self) -> Callable[[], None]:
+        """On the main thread, Ctrl-C stops the pipeline instead of raising, and a second one while the workers
+        finish only says so: an exception in the middle of the join used to leave native threads running while
+        the interpreter exited (abort, rc 134). Returns what puts the previous handler back, unless Ctrl-C was
+        pressed: then the program is on its way out and further Ctrl-C are ignored (a Python handler would be
+        reset to the default during the interpreter's shutdown, and a Ctrl-C then kills the process)."""
+        if threading.current_thread() is not threading.main_thread() \
+                or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            return lambda: None
+        asked = []
+
+        def on_ctrl_c(signum, frame) -> None:
+            if asked:
+                log.info("already stopping: waiting for the stages to finish their frame")
+                return
+            asked.append(True)
+            log.info("interrupted: stopping the pipeline")
+            self.stop()
+
+        previous = signal.signal(signal.SIGINT, on_ctrl_c)
+
+        def restore() -> None:
+            signal.signal(signal.SIGINT, signal.SIG_IGN if asked else previous)
+
+        return restore
 
     def _join(self) -> list[str]:
         deadline = time.monotonic() + self.join_timeout_s

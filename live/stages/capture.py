@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from live.frames import Frame
+from live.image_file import truncated
 
 log = logging.getLogger(__name__)
 
@@ -102,10 +103,11 @@ class Capture:
     def _read_raw(self) -> np.ndarray | None:
         if self.kind == "images":
             while self._index < len(self._images):
-                image = cv2.imread(str(self._images[self._index]), cv2.IMREAD_UNCHANGED)
+                path = self._images[self._index]
+                image = None if truncated(path) else cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
                 if image is not None:
                     return _to_8bit(image)
-                log.warning("skipping %s: not a readable image", self._images[self._index])
+                log.warning("skipping %s: not a readable image (or truncated)", path)
                 self._index += 1
             return None
         if self.pending is not None:
@@ -159,6 +161,8 @@ def open_capture(spec: str | int, *, realtime: bool = False, loop: bool = False,
     if not os.access(path, os.R_OK):
         raise CaptureError(f"input {text!r} cannot be read (permission denied)")
     if path.suffix.lower() in IMAGE_EXTENSIONS:
+        if truncated(path):
+            raise CaptureError(f"{text!r} ends before its image does (truncated: a copy that did not finish?)")
         if cv2.imread(str(path), cv2.IMREAD_UNCHANGED) is None:
             raise CaptureError(f"{text!r} is not a readable image (OpenCV could not decode it)")
         return Capture("images", text, fps or 30.0, realtime, loop, max_frames, images=[path])
