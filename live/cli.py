@@ -345,6 +345,7 @@ def cmd_track(args: argparse.Namespace) -> int:
     source = open_capture(c.input, realtime=c.realtime, loop=c.loop, fps=c.fps, max_frames=c.max_frames)
     sink = FileSink(video=args.output, jsonl=args.jsonl, fps=source.fps, landmarks=args.landmarks)
     [tracking] = build_stages(["tracking"], cfg, store)
+    tracking.open()  # on the main thread: MediaPipe's start-up chatter to the debug log
     lossless = not (c.realtime or source.kind == "camera")
     pipeline = Pipeline(source, [tracking, sink], lossless=lossless, warmup=cfg.pipeline.warmup)
     status = StatusLine(pipeline)

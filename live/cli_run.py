@@ -46,6 +46,7 @@ def cmd_run(args: argparse.Namespace, store, status_line) -> int:
         sinks.append(VcamSink(args.size, args.size, fps=args.vcam_fps, device=args.vcam_device))
     controls = Controls(expression_gain=cfg.encoder.expression_gain, pose_gain=cfg.encoder.pose_gain)
     stages = build_stages(STAGE_NAMES, cfg, store, controls=controls) + sinks
+    stages[0].open()  # the tracker, on the main thread: its start-up chatter to the debug log
     live_input = args.realtime or source.kind == "camera"
     if args.preview:
         from live.stages.preview import PreviewSink

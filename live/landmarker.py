@@ -14,7 +14,10 @@ import ctypes
 import logging
 import math
 import os
+import re
+import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import cv2
@@ -42,11 +45,19 @@ def matrix_to_pose(matrix: np.ndarray) -> tuple[float, float, float]:
     return yaw, -pitch, roll
 
 
+# glog lines ("W0000 00:00:... file.cc:181] ..."), glog's preamble, TFLite's INFO lines
+NATIVE_CHATTER = re.compile(r"^([IWEF]\d{4} |WARNING: Logging before InitGoogle|INFO: |WARNING: All log messages before)")
+
+
 @contextlib.contextmanager
 def native_stderr_to_log():
     """Catch what MediaPipe's C++ side writes to fd 2 while it starts (glog/TFLite chatter) and pass it
-    to this module's debug log instead of the user's terminal. Errors still raise Python exceptions."""
-    if log.isEnabledFor(logging.DEBUG):
+    to this module's debug log instead of the user's terminal. Errors still raise Python exceptions.
+
+    File descriptors belong to the process: this redirects only on the main thread (two threads redirecting at
+    once left a server's stderr pointing at a deleted file). Elsewhere the chatter shows. Whatever else was
+    written meanwhile (other threads' log lines) is passed on to stderr, not swallowed."""
+    if log.isEnabledFor(logging.DEBUG) or threading.current_thread() is not threading.main_thread():
         yield
         return
     with tempfile.TemporaryFile(mode="w+b") as tmp:
@@ -59,7 +70,10 @@ def native_stderr_to_log():
             os.close(saved)
             tmp.seek(0)
             for line in tmp.read().decode(errors="replace").splitlines():
-                log.debug("mediapipe: %s", line)
+                if NATIVE_CHATTER.match(line):
+                    log.debug("mediapipe: %s", line)
+                else:
+                    sys.stderr.write(line + "\n")
 
 
 def _floats(ptr, count: int, struct: type, fields: tuple[str, ...]) -> np.ndarray:
@@ -101,6 +115,10 @@ class FaceTracker:
         self._last_ts_ms = -1
 
     def open(self) -> None:
+        """Load the model (once; later calls do nothing). On the main thread its start-up chatter goes to the
+        debug log (native_stderr_to_log)."""
+        if self._landmarker is not None:
+            return
         import mediapipe as mp  # heavy import, only where tracking is used
         from mediapipe.tasks.python import BaseOptions, vision
 

@@ -75,7 +75,7 @@ class Server:
     def app(self):
         from aiohttp import web
 
-        app = web.Application(client_max_size=MAX_OFFER_BYTES * 2)
+        app = web.Application(client_max_size=MAX_OFFER_BYTES)
         app.router.add_get("/", self.index)
         app.router.add_get("/stats", self.stats)
         app.router.add_post("/offer", self.offer)
@@ -112,9 +112,13 @@ class Server:
         def bad(message: str, status: int = 400):
             return web.json_response({"error": message}, status=status)
 
-        body = await request.content.read(MAX_OFFER_BYTES + 1)
-        if len(body) > MAX_OFFER_BYTES:
-            return bad(f"offer too large (over {MAX_OFFER_BYTES} bytes)")
+        too_large = f"offer too large (over {MAX_OFFER_BYTES} bytes; a browser's is a few KB)"
+        if (request.content_length or 0) > MAX_OFFER_BYTES:
+            return bad(too_large, status=413)
+        try:
+            body = await request.read()  # the whole body, however many segments it arrives in (up to the cap)
+        except web.HTTPRequestEntityTooLarge:
+            return bad(too_large, status=413)
         try:
             params = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -156,7 +160,8 @@ class Server:
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:  # noqa: BLE001 - aiortc raises many kinds on a malformed SDP: all are the client's
             await self._close(pc)
-            return bad(f"malformed offer: {exc}")
+            reason = str(exc) or f"{type(exc).__name__}, no detail"
+            return bad(f"malformed offer ({reason}): send the SDP the browser's createOffer() made")
         log.info("%s: connected (%d/%d peers)", session.name, len(self.peers), self.max_peers)
         return web.json_response({"sdp": pc.localDescription.sdp, "type": pc.localDescription.type})
 

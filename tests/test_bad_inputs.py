@@ -112,3 +112,79 @@ def test_two_quick_ctrl_c_stop_cleanly(tmp_path, clip, landmarker_path):
         pytest.fail("live track did not stop after two Ctrl-C")
     assert proc.returncode == 130 and "terminate called" not in stderr and "Traceback" not in stderr, stderr
     assert out.is_file() and out.stat().st_size > 0
+
+
+@pytest.fixture(scope="module")
+def server():
+    pytest.importorskip("aiortc", reason="needs live[webrtc] (aiortc, aiohttp)")
+    from rtc_client import start_server, stop_server
+
+    proc, base = start_server("--max-peers", "2")
+    yield base
+    out = stop_server(proc)
+    assert "Traceback" not in out, out[-3000:]
+
+
+def post_in_two_segments(base: str, body: bytes, pause_s: float = 0.3) -> tuple[int, dict]:
+    """POST /offer with the body sent in two TCP segments, `pause_s` apart (as a slow network delivers it)."""
+    import json
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(base)
+    with socket.create_connection((url.hostname, url.port), timeout=30) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        head = (f"POST /offer HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+        half = len(body) // 2
+        sock.sendall(head + body[:half])
+        time.sleep(pause_s)
+        sock.sendall(body[half:])
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    status_line, _, rest = raw.partition(b"\r\n")
+    return int(status_line.split()[1]), json.loads(rest.partition(b"\r\n\r\n")[2] or b"{}")
+
+
+def test_an_offer_in_two_segments_is_read_whole(server):
+    """It used to get 400 "the offer must be JSON" (one read() returned what had arrived so far); a garbage SDP
+    then said "malformed offer: " with no reason."""
+    import json
+
+    body = json.dumps({"sdp": "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=garbage\r\n", "type": "offer"}).encode()
+    status, answer = post_in_two_segments(server, body)
+    assert status == 400 and answer["error"].startswith("malformed offer ("), answer
+    assert "must be JSON" not in answer["error"] and not answer["error"].startswith("malformed offer ()")
+
+
+def test_threads_starting_mediapipe_at_once_leave_stderr_alone():
+    """Two threads in native_stderr_to_log at once (two peers connecting at the same moment) used to leave fd 2
+    on a deleted temp file: A redirected, B saved A's file and redirected, A restored, B restored A's file."""
+    import os
+    import threading
+
+    from live.landmarker import native_stderr_to_log
+
+    before = os.readlink("/proc/self/fd/2")
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+
+    def first():
+        with native_stderr_to_log():
+            a_in.set()
+            b_in.wait(5)
+        a_out.set()
+
+    def second():
+        a_in.wait(5)
+        with native_stderr_to_log():
+            b_in.set()
+            a_out.wait(5)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    after = os.readlink("/proc/self/fd/2")
+    assert after == before, (before, after)  # (pytest itself points fd 2 at a deleted file: compare)

@@ -33,6 +33,11 @@ class TrackingStage:
         self.frames = 0  # frames seen
         self.faces = 0  # frames with a face
 
+    def open(self) -> None:
+        """Load MediaPipe now, on this thread (the CLI does it on the main thread, which keeps MediaPipe's start-up
+        chatter off the terminal); otherwise start() does it on the stage's thread."""
+        self.tracker.open()
+
     def start(self) -> None:
         self.tracker.open()
 
