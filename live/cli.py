@@ -57,6 +57,11 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     g.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
 
 
+def _add_overwrite(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-y", "--overwrite", action="store_true",
+                   help="replace an output file that already exists (without it, an existing output is refused)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="live", description=MAIN_HELP,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -72,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead of INPUT, track a 5 s clip made from a sample portrait (needs live[samples])")
     t.add_argument("-o", "--output", type=Path, help="write the frames with landmarks and pose drawn (.mp4/.avi)")
     t.add_argument("--jsonl", type=Path, help="write one JSON object per frame to this file")
+    _add_overwrite(t)
     t.add_argument("--landmarks", action="store_true", help="include the 478 landmarks in the JSONL")
     t.add_argument("--realtime", action="store_true",
                    help="pace files to their frame rate like a camera (frames may then be dropped)")
@@ -101,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--layers-from", metavar="SEED2:K",
                      help="take the first K style layers (of 23) from SEED2")
     gen.add_argument("-o", "--output", type=Path, required=True, help="image file to write (.png/.jpg)")
+    _add_overwrite(gen)
     _add_common(gen)
 
     def synthesis_options(p: argparse.ArgumentParser) -> None:
@@ -125,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "brows, turn left/right, nod) and write the video.")
     d.add_argument("--seed", type=int, default=0, help="generated identity (default 0)")
     d.add_argument("-o", "--output", type=Path, default=Path("demo.mp4"), help="video to write (default demo.mp4)")
+    _add_overwrite(d)
     d.add_argument("--fps", type=float, default=25.0, help="frame rate of the sequence (default 25)")
     synthesis_options(d)
     _add_common(d)
@@ -141,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(enrolled first, ~2 min, cached)")
     r.add_argument("--input", required=True, help="camera index or video file")
     r.add_argument("-o", "--output", type=Path, help="write the avatar video here")
+    _add_overwrite(r)
     r.add_argument("--side-by-side", action="store_true", help="write [driver | avatar]")
     r.add_argument("--absolute", action="store_true", help="absolute signals instead of relative mode")
     r.add_argument("--realtime", action="store_true",
@@ -332,13 +341,14 @@ def cmd_track(args: argparse.Namespace) -> int:
     from live.pipeline import Pipeline
     from live.stages import build_stages
     from live.stages.capture import open_capture
-    from live.stages.file import FileSink
+    from live.stages.file import FileSink, guard_outputs
     from live.stats import format_summary
 
     if (args.input is None) == (not args.sample):
         raise ValueError("give either INPUT (a camera index, video, image or folder) or --sample")
     if args.sample:
         args.input = str(_sample_clip())
+    guard_outputs([args.output, args.jsonl], [args.input], args.overwrite)
     cfg = _config_from_args(args)
     store = _store(args)
     c = cfg.capture

@@ -33,6 +33,8 @@ def add_enroll_parser(sub, add_common) -> None:
                        epilog=ENROLL_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     e.add_argument("portrait", type=Path, help="image file (JPEG, PNG, WebP, BMP, TIFF)")
     e.add_argument("-o", "--output", type=Path, help="identity file to write (default: PORTRAIT.identity)")
+    e.add_argument("-y", "--overwrite", action="store_true",
+                   help="replace an identity file that already exists (without it, it is refused)")
     e.add_argument("--quality", choices=["fast", "best"], default="fast",
                    help="fast (default, <3 min on 2 cores) or best (~8 min: more steps, LPIPS at full size)")
     e.add_argument("--tune", action="store_true",
@@ -113,12 +115,12 @@ def enroll_portrait(portrait: Path, store, quality: str = "fast", tune: bool = F
 
 def cmd_enroll(args: argparse.Namespace, store) -> int:
     from live.identity_file import SUFFIX, save_identity
+    from live.stages.file import guard_outputs
 
     out = args.output or args.portrait.with_suffix(SUFFIX)
     if out.suffix != SUFFIX:
         log.warning("%s does not end in %s; writing it anyway", out, SUFFIX)
-    if out.resolve() == args.portrait.expanduser().resolve():
-        raise ValueError(f"-o {out} would overwrite the portrait; choose another name")
+    guard_outputs([out], [args.portrait], args.overwrite)
     identity, _ = enroll_portrait(args.portrait, store, args.quality, args.tune, _settings(args),
                                   cache=not args.no_cache, identity_metric=args.identity_metric)
     save_identity(identity, out)

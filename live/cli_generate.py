@@ -10,7 +10,7 @@ def cmd_generate(args: argparse.Namespace, store) -> int:
     import torch
 
     from live.models.generator import load_mobilestylegan
-    from live.stages.file import check_output_path, partial_path
+    from live.stages.file import check_output_path, guard_outputs, partial_path
     from live.render import seed_identity, to_uint8
 
     out = check_output_path(args.output, {".png", ".jpg", ".jpeg", ".webp", ".bmp"})
@@ -22,6 +22,7 @@ def cmd_generate(args: argparse.Namespace, store) -> int:
         if not sep or not seed2.strip().isdigit() or not k.strip().isdigit():
             raise ValueError(f"--layers-from wants SEED2:K (e.g. 7:8), got {args.layers_from!r}")
         mix = (int(seed2), int(k))
+    guard_outputs([out], [], args.overwrite)  # after the options: each mistake is said in turn
     generator = load_mobilestylegan(store)
     if mix is not None and not 0 <= mix[1] <= generator.num_layers:
         raise ValueError(f"K in --layers-from must be 0..{generator.num_layers}, got {mix[1]}")

@@ -29,13 +29,14 @@ def cmd_run(args: argparse.Namespace, store, status_line) -> int:
     from live.pipeline import Pipeline
     from live.stages import STAGE_NAMES, build_stages
     from live.stages.capture import open_capture
-    from live.stages.file import FileSink
+    from live.stages.file import FileSink, guard_outputs
     from live.stats import format_summary
 
     if args.preview:
         from live.stages.preview import require_display
 
         require_display()
+    guard_outputs([args.output], [args.input, args.identity], args.overwrite)
     cfg = synthesis_config(args, *resolve_identity(args.identity, store))
     cfg.encoder.relative = not args.absolute
     source = open_capture(args.input, realtime=args.realtime, loop=args.loop, max_frames=args.max_frames)
@@ -70,9 +71,10 @@ def cmd_demo(args: argparse.Namespace, store, status_line) -> int:
     from live.demo import ScriptedSource
     from live.pipeline import Pipeline
     from live.stages import build_stages
-    from live.stages.file import FileSink
+    from live.stages.file import FileSink, guard_outputs
     from live.stats import format_summary
 
+    guard_outputs([args.output], [], args.overwrite)
     cfg = synthesis_config(args, args.seed)
     source = ScriptedSource(fps=args.fps)
     sink = FileSink(video=args.output, fps=args.fps)

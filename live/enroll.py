@@ -67,12 +67,12 @@ def read_portrait(path: Path | str) -> np.ndarray:
             f.read(1)
     except OSError as exc:
         raise EnrollError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if truncated(path):
-        raise EnrollError(f"{path} ends before its image does (truncated: a download or copy that did not "
-                          "finish?); copy the portrait again")
     small = cv2.imread(str(path), cv2.IMREAD_REDUCED_COLOR_8)
     if small is None:
         raise EnrollError(f"{path} is not an image OpenCV can read (JPEG, PNG, WebP, BMP, TIFF ...)")
+    if truncated(path):
+        raise EnrollError(f"{path} ends before its image does (truncated: a download or copy that did not "
+                          "finish?); copy the portrait again")
     full_side = max(small.shape[:2]) * 8  # the 1/8 decode tells the size (to within 8 px)
     flag = cv2.IMREAD_COLOR
     for factor, reduced in ((2, cv2.IMREAD_REDUCED_COLOR_2), (4, cv2.IMREAD_REDUCED_COLOR_4),

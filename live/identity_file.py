@@ -129,8 +129,8 @@ def load_identity(path: Path | str, generator_sha256: str | None = None) -> Iden
     if styles is None or crop is None or styles.ndim != 3 or styles.shape[0] != 1 or crop.ndim != 3:
         raise IdentityFileError(f"{path} lacks its styles or crop tensors (damaged): {redo}")
     if styles.shape[2] != 512 or not torch.isfinite(styles).all() or styles.abs().max() > MAX_ABS:
-        raise IdentityFileError(f"{path} holds styles {list(styles.shape)} that are not finite W+ vectors of 512 "
-                                f"within +-{MAX_ABS:g} (damaged): {redo}")
+        raise IdentityFileError(f"{path} holds non-finite or absurd styles {list(styles.shape)} (W+ vectors are 512 "
+                                f"wide, within +-{MAX_ABS:g}; damaged): {redo}")
     head = None
     if "head.weight" in tensors or "head.bias" in tensors:
         head = (tensors.get("head.weight"), tensors.get("head.bias"))

@@ -62,7 +62,7 @@ def identity_file(tmp_path: Path, name: str, **change) -> Path:
 
 @pytest.mark.parametrize("name, says", [
     ("nan_head", "tuned head with values that are not finite"),
-    ("absurd_styles", "not finite W+ vectors"),
+    ("absurd_styles", "non-finite or absurd styles"),
     ("wrong_head_shape", "tuned head of shapes"),
 ])
 def test_a_damaged_identity_file_is_refused_at_load(tmp_path, clip, name, says):
@@ -188,3 +188,36 @@ def test_threads_starting_mediapipe_at_once_leave_stderr_alone():
         t.join(10)
     after = os.readlink("/proc/self/fd/2")
     assert after == before, (before, after)  # (pytest itself points fd 2 at a deleted file: compare)
+
+
+def test_an_output_that_is_an_input_or_exists_is_refused(tmp_path, clip, landmarker_path):
+    """`live run --input clip -o clip` and `live track clip -o clip` (or --jsonl clip) used to replace the
+    user's clip with rc 0; an existing output was replaced silently. Now: refused, unless -y/--overwrite."""
+    asset = ["--asset", f"face_landmarker={landmarker_path}"]
+    size = clip.stat().st_size
+    for args in (["track", str(clip), "-o", str(clip)], ["track", str(clip), "--jsonl", str(clip)],
+                 ["run", "--identity", "seed:0", "--input", str(clip), "-o", str(clip)],
+                 ["track", str(clip), "-o", str(tmp_path / "a.mp4"), "--jsonl", str(tmp_path / "a.mp4")]):
+        r = run_live(*args, *asset, timeout=120)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, (args, r.stderr)
+        assert "is the input" in r.stderr or "two outputs" in r.stderr, (args, r.stderr)
+    assert clip.stat().st_size == size
+    out = tmp_path / "kept.jsonl"
+    out.write_text("the user's own file\n")
+    r = run_live("track", str(clip), "--jsonl", str(out), *asset, timeout=120)
+    assert r.returncode == 2 and "already exists: pass -y/--overwrite" in r.stderr, r.stderr
+    assert out.read_text() == "the user's own file\n"
+    r = run_live("track", str(clip), "--jsonl", str(out), "-y", *asset, timeout=120)
+    assert r.returncode == 0 and len(out.read_text().splitlines()) == 30, r.stderr
+
+
+def test_a_video_too_small_to_encode_keeps_the_json_lines(tmp_path, landmarker_path):
+    """A 1x1 image with -o and --jsonl: the sink's rename failed (".1x1.partial.mp4" not found) and the JSONL
+    was lost (a 0-byte partial left). Now: a sentence, the JSON lines kept, no partial files left."""
+    one = tmp_path / "one.png"
+    cv2.imwrite(str(one), np.zeros((1, 1, 3), np.uint8))
+    r = run_live("track", str(one), "-o", str(tmp_path / "o.mp4"), "--jsonl", str(tmp_path / "o.jsonl"),
+                 "--asset", f"face_landmarker={landmarker_path}", timeout=120)
+    assert r.returncode == 2 and "cannot be encoded" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert len((tmp_path / "o.jsonl").read_text().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.jsonl", "one.png"]

@@ -161,10 +161,10 @@ def open_capture(spec: str | int, *, realtime: bool = False, loop: bool = False,
     if not os.access(path, os.R_OK):
         raise CaptureError(f"input {text!r} cannot be read (permission denied)")
     if path.suffix.lower() in IMAGE_EXTENSIONS:
-        if truncated(path):
-            raise CaptureError(f"{text!r} ends before its image does (truncated: a copy that did not finish?)")
         if cv2.imread(str(path), cv2.IMREAD_UNCHANGED) is None:
             raise CaptureError(f"{text!r} is not a readable image (OpenCV could not decode it)")
+        if truncated(path):
+            raise CaptureError(f"{text!r} ends before its image does (truncated: a copy that did not finish?)")
         return Capture("images", text, fps or 30.0, realtime, loop, max_frames, images=[path])
     return _open_video(path, text, realtime, loop, fps, max_frames)
 

@@ -36,6 +36,23 @@ def check_output_path(path: Path, suffixes: set[str] | None = None) -> Path:
     return path
 
 
+def guard_outputs(outputs: list, inputs: list, overwrite: bool) -> None:
+    """One policy for every command's outputs: ValueError when an output is one of the inputs (or named twice),
+    or already exists and `overwrite` (-y/--overwrite) was not given. None entries are skipped; inputs that are
+    not files (a camera index) cannot collide."""
+    seen: list[Path] = []
+    for out in (Path(o).expanduser() for o in outputs if o is not None):
+        for given in (Path(str(i)).expanduser() for i in inputs if i is not None):
+            if given.exists() and (out.resolve() == given.resolve() or out.exists() and os.path.samefile(out, given)):
+                raise ValueError(f"output {out} is the input {given}: writing it would destroy the input; "
+                                 "choose another output name")
+        if any(out.resolve() == other.resolve() for other in seen):
+            raise ValueError(f"{out} is named as two outputs; give each its own file")
+        seen.append(out)
+        if out.exists() and not overwrite:
+            raise ValueError(f"{out} already exists: pass -y/--overwrite to replace it, or choose another name")
+
+
 def partial_path(path: Path) -> Path:
     """Temp name beside `path`, keeping the extension (VideoWriter picks the container from it)."""
     return path.with_name(f".{path.stem}.partial{path.suffix}")
@@ -70,10 +87,10 @@ class FileSink:
     def process(self, frame: Frame) -> Frame:
         if self._t0_ns is None:
             self._t0_ns = frame.t_capture_ns
+        if self._json is not None:  # first: the JSON lines do not depend on the video encoder
+            self._json.write(json.dumps(self.record(frame)) + "\n")
         if self.video:
             self._write_video(frame)
-        if self._json is not None:
-            self._json.write(json.dumps(self.record(frame)) + "\n")
         self.written += 1
         return frame
 
@@ -85,7 +102,11 @@ class FileSink:
             fourcc = cv2.VideoWriter_fourcc(*FOURCC[self.video.suffix.lower()])
             self._writer = cv2.VideoWriter(str(partial_path(self.video)), fourcc, self.fps, self._size)
             if not self._writer.isOpened():
-                raise RuntimeError(f"OpenCV cannot write {self.video} ({FOURCC[self.video.suffix.lower()]})")
+                self._writer = None
+                hint = " (frames this small cannot be encoded: give an input of at least 16x16 pixels)" \
+                    if min(w, h) < 16 else ""
+                raise ValueError(f"OpenCV cannot write {self.video} ({FOURCC[self.video.suffix.lower()]}, "
+                                 f"{w}x{h}){hint}")
         if (w, h) != self._size:
             image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
         self._writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
@@ -123,16 +144,23 @@ class FileSink:
         return rec
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
-            os.replace(partial_path(self.video), self.video)
-            log.debug("wrote %s (%d frames)", self.video, self.written)
+        """Finish each output (written then renamed); the JSON lines are kept even when the video fails."""
         if self._json is not None:
             self._json.close()
             self._json = None
             os.replace(partial_path(self.jsonl), self.jsonl)
             log.debug("wrote %s (%d lines)", self.jsonl, self.written)
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+            partial = partial_path(self.video)
+            if not partial.is_file() or partial.stat().st_size == 0:
+                partial.unlink(missing_ok=True)
+                w, h = self._size
+                raise ValueError(f"OpenCV wrote no video to {self.video}: {w}x{h} frames are too small to encode "
+                                 "(give an input of at least 16x16 pixels)")
+            os.replace(partial, self.video)
+            log.debug("wrote %s (%d frames)", self.video, self.written)
 
 
 class NullSink:
