@@ -44,6 +44,40 @@ def run_py(code: str, timeout: float = 180.0) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def start_recording(out: Path, clip: Path, landmarker_path: Path, wait_s: float = 4.0) -> subprocess.Popen:
+    """`live track CLIP --realtime --loop -o OUT` in a subprocess with the default Ctrl-C behaviour, returned once
+    its recording has been running for `wait_s` (a fresh venv imports slowly: up to 90 s to get there)."""
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "live", "track", str(clip), "--realtime", "--loop", "-o", str(out),
+         "--asset", f"face_landmarker={landmarker_path}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env(), cwd=REPO,
+        preexec_fn=sigint_default)
+    end = time.monotonic() + 90
+    while len(list(out.parent.iterdir())) < 2 and time.monotonic() < end and proc.poll() is None:
+        time.sleep(0.2)
+    time.sleep(wait_s)
+    return proc
+
+
+def stop_with_ctrl_c(proc: subprocess.Popen, presses: int = 1, gap_s: float = 0.05) -> str:
+    """Press Ctrl-C `presses` times, `gap_s` apart; the process's stderr once it ended (a test failure if it
+    does not end within 30 s)."""
+    import signal
+    import time
+
+    for i in range(presses):
+        if i:
+            time.sleep(gap_s)
+        proc.send_signal(signal.SIGINT)
+    try:
+        return proc.communicate(timeout=30)[1]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"the process did not stop after {presses} Ctrl-C")
+
+
 def run_live(*args: str, timeout: float = 300.0, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run the `live` CLI as a user would (python -m live)."""
     return subprocess.run([sys.executable, "-m", "live", *args], capture_output=True, text=True, timeout=timeout,

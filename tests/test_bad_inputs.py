@@ -5,9 +5,6 @@ damaged file. Add a case here when a new one is found."""
 from __future__ import annotations
 
 import re
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, run_live, sigint_default, subprocess_env
+from conftest import run_live, start_recording, stop_with_ctrl_c
 
 
 def truncated_jpeg(path: Path) -> Path:
@@ -93,23 +90,8 @@ def test_two_quick_ctrl_c_stop_cleanly(tmp_path, clip, landmarker_path):
     """Two Ctrl-C 50 ms apart: the second one must not abort the process (it did: rc 134, "terminate called
     without an active exception"), and the recording is kept."""
     out = tmp_path / "rec.mp4"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "live", "track", str(clip), "--realtime", "--loop", "-o", str(out),
-         "--asset", f"face_landmarker={landmarker_path}"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env(), cwd=REPO,
-        preexec_fn=sigint_default)
-    end = time.monotonic() + 90
-    while len(list(tmp_path.iterdir())) < 2 and time.monotonic() < end and proc.poll() is None:
-        time.sleep(0.2)
-    time.sleep(3)
-    proc.send_signal(signal.SIGINT)
-    time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    try:
-        _, stderr = proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        pytest.fail("live track did not stop after two Ctrl-C")
+    proc = start_recording(out, clip, landmarker_path, wait_s=3.0)
+    stderr = stop_with_ctrl_c(proc, presses=2, gap_s=0.05)
     assert proc.returncode == 130 and "terminate called" not in stderr and "Traceback" not in stderr, stderr
     assert out.is_file() and out.stat().st_size > 0
 

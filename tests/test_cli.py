@@ -1,13 +1,9 @@
 import json
-import signal
-import subprocess
-import sys
-import time
 
 import cv2
 import pytest
 
-from conftest import sigint_default, REPO, SHARED, run_live, subprocess_env
+from conftest import SHARED, run_live, start_recording, stop_with_ctrl_c
 
 
 def frame_count(path):
@@ -69,21 +65,8 @@ def test_track_offline_without_model_explains(tmp_path, clip):
 
 def test_ctrl_c_stops_cleanly_and_keeps_the_recording(tmp_path, clip, landmarker_path):
     out = tmp_path / "rec.mp4"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "live", "track", str(clip), "--realtime", "--loop", "-o", str(out),
-         "--asset", f"face_landmarker={landmarker_path}"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env(), cwd=REPO,
-        preexec_fn=sigint_default)
-    end = time.monotonic() + 90  # a fresh venv imports slowly: wait until the recording has started
-    while len(list(tmp_path.iterdir())) < 2 and time.monotonic() < end and proc.poll() is None:
-        time.sleep(0.2)
-    time.sleep(4)
-    proc.send_signal(signal.SIGINT)
-    try:
-        stdout, stderr = proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        pytest.fail("live track did not stop after Ctrl-C")
+    proc = start_recording(out, clip, landmarker_path)
+    stderr = stop_with_ctrl_c(proc)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
     assert frame_count(out) > 10
