@@ -61,6 +61,22 @@ def start_recording(out: Path, clip: Path, landmarker_path: Path, wait_s: float 
     return proc
 
 
+@pytest.fixture()
+def recording():
+    """start_recording for a test; a recording the test left running (it failed first) is killed after it."""
+    procs: list[subprocess.Popen] = []
+
+    def start(*args, **kwargs) -> subprocess.Popen:
+        procs.append(start_recording(*args, **kwargs))
+        return procs[-1]
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
 def stop_with_ctrl_c(proc: subprocess.Popen, presses: int = 1, gap_s: float = 0.05) -> str:
     """Press Ctrl-C `presses` times, `gap_s` apart; the process's stderr once it ended (a test failure if it
     does not end within 30 s)."""

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import run_live, start_recording, stop_with_ctrl_c
+from conftest import run_live, stop_with_ctrl_c
 
 
 def truncated_jpeg(path: Path) -> Path:
@@ -86,11 +86,11 @@ def test_a_sound_identity_file_loads(tmp_path):
     assert load_identity(identity_file(tmp_path, "fine")).head[0].shape[0] == 12
 
 
-def test_two_quick_ctrl_c_stop_cleanly(tmp_path, clip, landmarker_path):
+def test_two_quick_ctrl_c_stop_cleanly(tmp_path, clip, landmarker_path, recording):
     """Two Ctrl-C 50 ms apart: the second one must not abort the process (it did: rc 134, "terminate called
     without an active exception"), and the recording is kept."""
     out = tmp_path / "rec.mp4"
-    proc = start_recording(out, clip, landmarker_path, wait_s=3.0)
+    proc = recording(out, clip, landmarker_path, wait_s=3.0)
     stderr = stop_with_ctrl_c(proc, presses=2, gap_s=0.05)
     assert proc.returncode == 130 and "terminate called" not in stderr and "Traceback" not in stderr, stderr
     assert out.is_file() and out.stat().st_size > 0

@@ -3,7 +3,7 @@ import json
 import cv2
 import pytest
 
-from conftest import SHARED, run_live, start_recording, stop_with_ctrl_c
+from conftest import SHARED, run_live, stop_with_ctrl_c
 
 
 def frame_count(path):
@@ -63,9 +63,9 @@ def test_track_offline_without_model_explains(tmp_path, clip):
     assert "face_landmarker" in r.stderr and "live assets fetch" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_ctrl_c_stops_cleanly_and_keeps_the_recording(tmp_path, clip, landmarker_path):
+def test_ctrl_c_stops_cleanly_and_keeps_the_recording(tmp_path, clip, landmarker_path, recording):
     out = tmp_path / "rec.mp4"
-    proc = start_recording(out, clip, landmarker_path)
+    proc = recording(out, clip, landmarker_path)
     stderr = stop_with_ctrl_c(proc)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
