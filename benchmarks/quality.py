@@ -169,9 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     store = AssetStore(progress=sys.stderr.isatty())
     gen = load_mobilestylegan(store)
     enc = load_encoder(args.encoder, generator_sha256=gen.source_sha256)
-    governor = getattr(getattr(enc, "response", None), "governor", None)
+    governor = getattr(getattr(enc, "response", None), "governor", None)  # None: the linear encoder, or no budget
     if governor is not None and (args.frame_budget, args.pose_share) != (None, None):
         enc = enc.with_governor(args.frame_budget, args.pose_share)
+        governor = enc.response.governor
     metric = IdentityMetric(store)
     model = store.resolve("face_landmarker")
     clips = args.clips.split(",") if args.clips else [str(c) for c in sorted(SHARED.glob("*.mp4"))] or [None]
@@ -213,8 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     result = {"pairs": pairs, "overall": overall(pairs, pooled), "machine": machine_info(),
               "note": "not the published CSIM/FID numbers: dlib descriptor distances and MediaPipe signals on "
                       "live's own outputs", "encoder": enc.meta.get("kind"), "size": args.size,
-                      "frame_budget": governor and enc.response.governor.frame_budget,
-                      "pose_share": governor and enc.response.governor.pose_share,
+                      "frame_budget": governor.frame_budget if governor else None,
+                      "pose_share": governor.pose_share if governor else None,
                       "expression_scale": enc.response.meta()["expression_scale"] if governor else None,
                       "yield_power": YIELD_POWER}
     print_table(result)

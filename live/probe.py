@@ -46,10 +46,5 @@ class FaceReader:
         """dlib's [128] descriptor of the face (no upsampling: rendered faces fill the image), else None."""
         return self.metric.descriptor(rgb, upsample=0)
 
-    def read(self, rgb: np.ndarray, describe: bool = True) -> Reading:
-        """Signals and landmarks, and the descriptor when `describe` (dlib is the slow part)."""
-        signals, landmarks = self.track(rgb)
-        return Reading(signals, landmarks, self.describe(rgb) if describe else None)
-
     def close(self) -> None:
         self.tracker.close()

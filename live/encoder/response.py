@@ -20,8 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from live.models.encoder import NUM_SIGNALS
+
 FORMAT_VERSION = 1
-NUM_SIGNALS = 55  # 52 blendshapes, yaw, pitch, roll (live.models.encoder.SIGNAL_NAMES)
 # The governor's yield order (benchmarks/QUALITY.md, "identity governor", has the measurements): the brows are given
 # up first (MediaPipe sees them least on avatars, and a lowered brow cost identity 2 its jaw), and the others are
 # scaled by s ** power, the blink keeping more (it is brief).
@@ -165,8 +166,8 @@ class AvatarResponse:
 
     def meta(self) -> dict:
         """The metadata the record reads back (written beside the tensors)."""
-        return {"expressions": list(self.names), "expression_scale": {n: float(str(v)) for n, v in zip(self.names, self.scales, strict=True)},
-                "identity_budget": self.identity_budget}
+        scale = {n: float(str(v)) for n, v in zip(self.names, self.scales, strict=True)}  # float32's shortest repr
+        return {"expressions": list(self.names), "expression_scale": scale, "identity_budget": self.identity_budget}
 
     @classmethod
     def from_tensors(cls, t: dict[str, np.ndarray], meta: dict) -> AvatarResponse:

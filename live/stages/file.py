@@ -157,8 +157,8 @@ class FileSink:
             if not partial.is_file() or partial.stat().st_size == 0:
                 partial.unlink(missing_ok=True)
                 w, h = self._size
-                raise ValueError(f"OpenCV wrote no video to {self.video}: {w}x{h} frames are too small to encode "
-                                 "(give an input of at least 16x16 pixels)")
+                raise ValueError(f"OpenCV wrote no video to {self.video} ({w}x{h} frames, "
+                                 f"{FOURCC[self.video.suffix.lower()]}): try .avi, or a larger input")
             os.replace(partial, self.video)
             log.debug("wrote %s (%d frames)", self.video, self.written)
 

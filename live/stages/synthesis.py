@@ -5,7 +5,7 @@ The backend is any `Backend` with input "offset" [1,K,512] and output "image" [1
 never asks which kind it is. Frames without an offset (no encoder yet, or no face) render the identity.
 On the GPU path (a backend that leaves its output on the device, `--device cuda`) the stage works on its own
 CUDA stream, the face stays on the device through the image steps, and the frame carries it with the event
-recorded after that work (`Frame.ready`); the sink downloads it once (live.gpu.on_host, in the Pipeline).
+recorded after that work (`Frame.ready`); the sink downloads it once (live.gpu.OnHost, in the Pipeline).
 """
 
 from __future__ import annotations
