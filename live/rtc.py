@@ -23,6 +23,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -71,23 +72,27 @@ class SharedStage:
 class Engine:
     """What all peers share: the avatar of the current identity and its synthesis (one, locked)."""
 
-    def __init__(self, config: Config, store: AssetStore, resolve, identity: str = "seed:0"):
+    def __init__(self, config: Config, store: AssetStore, identities: dict[str, tuple[int, Path | None]]):
         # config: every peer's settings (its synthesis seed and identity file are set per identity);
-        # store: the models; resolve: identity spec -> (seed, identity file or None), raising ValueError for an
-        # unusable one; identity: the spec the server starts with.
-        self.config, self.store, self.resolve = config, store, resolve
+        # store: the models; identities: name -> (seed, identity file or None) of every identity clients may
+        # switch to, the first shown at start.
+        if not identities:
+            raise ValueError("the server needs at least one identity")
+        self.config, self.store, self.identities = config, store, dict(identities)
         self.size = config.synthesis.size
         self._lock = threading.Lock()
         self._sessions: set[PeerSession] = set()
-        self.identity = identity
-        self.avatar, self.synthesis = self._load(identity)
+        self.identity = next(iter(self.identities))
+        self.avatar, self.synthesis = self._load(self.identity)
 
-    def _load(self, spec: str):
-        """(avatar, started shared synthesis stage) of an identity spec (seconds: may fit the avatar)."""
+    def _load(self, name: str):
+        """(avatar, started shared synthesis stage) of an offered identity (seconds: may fit the avatar)."""
         from live.avatar import load_avatar
         from live.stages import synthesis_stage
 
-        seed, identity_file = self.resolve(spec)
+        if name not in self.identities:
+            raise ValueError(f"unknown identity {name!r}: this server offers {', '.join(self.identities)}")
+        seed, identity_file = self.identities[name]
         config = replace(self.config, synthesis=replace(self.config.synthesis, seed=seed,
                                                         identity_file=identity_file))
         avatar = load_avatar(config, self.store)
@@ -111,11 +116,12 @@ class Engine:
         with self._lock:
             self._sessions.discard(session)
 
-    def switch_identity(self, spec: str) -> None:
-        """Load another identity (seconds), then every peer's pipeline replaces its encoder and synthesis."""
-        avatar, synthesis = self._load(spec)
+    def switch_identity(self, name: str) -> None:
+        """Load another offered identity (seconds), then every peer's pipeline replaces its encoder and synthesis.
+        Raises ValueError for a name the operator did not offer."""
+        avatar, synthesis = self._load(name)
         with self._lock:
-            self.avatar, self.synthesis, self.identity = avatar, synthesis, spec
+            self.avatar, self.synthesis, self.identity = avatar, synthesis, name
             sessions = list(self._sessions)
         for session in sessions:
             session.pipeline.replace("encoder", lambda old: old.with_encoder(avatar.encoder))

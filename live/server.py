@@ -6,9 +6,10 @@
 
 The page sends its camera over a peer connection and gets the avatar back; controls and stats travel on
 a data channel named "control" (JSON: {"expression_gain": 1.2}, {"recentre": true}, {"identity":
-"seed:3"}; the server answers {"type": "stats", ...} twice a second and {"type": "error", ...}).
-Works without STUN on a LAN or loopback. Binds 127.0.0.1 unless told otherwise; caps peers; refuses
-malformed or oversized offers with 400 and a message.
+"NAME"}, NAME one the operator offered; the server answers {"type": "stats", ...} twice a second and
+{"type": "error", ...}). Works without STUN on a LAN or loopback. Binds 127.0.0.1 unless told otherwise;
+caps peers and drops those that do not connect in time; refuses malformed or oversized offers with 400/413
+and a message.
 """
 
 from __future__ import annotations
@@ -61,16 +62,19 @@ def web_root() -> Path:
 
 
 class Server:
-    def __init__(self, engine: Engine, max_peers: int = 2):
-        # engine: shared models (its switch_identity raises ValueError for an unusable identity spec);
-        # max_peers: concurrent peer connections (more are refused).
+    def __init__(self, engine: Engine, max_peers: int = 2, connect_timeout_s: float = 20.0):
+        # engine: shared models (its switch_identity raises ValueError for a name it does not offer);
+        # max_peers: concurrent peer connections (more are refused); connect_timeout_s: a peer whose connection
+        # is not up this long after its offer is dropped (an offer posted and never completed holds no slot).
         if max_peers < 1:
             raise ValueError(f"--max-peers must be at least 1, got {max_peers}")
         self.engine = engine
         self.max_peers = max_peers
+        self.connect_timeout_s = connect_timeout_s
         self.peers: dict[object, PeerSession] = {}
         self._count = 0
         self._switching = asyncio.Lock()
+        self._timers: set[asyncio.Task] = set()
 
     def app(self):
         from aiohttp import web
@@ -102,7 +106,7 @@ class Server:
         from aiohttp import web
 
         return web.json_response({"peers": len(self.peers), "max_peers": self.max_peers,
-                                  "identity": self.engine.identity, "threads": threading.active_count(),
+                                  "identity": self.engine.identity, "identities": list(self.engine.identities), "threads": threading.active_count(),
                                   "rss_mb": rss_mb(), "sessions": [s.stats() for s in self.peers.values()]})
 
     async def offer(self, request):
@@ -162,8 +166,20 @@ class Server:
             await self._close(pc)
             reason = str(exc) or f"{type(exc).__name__}, no detail"
             return bad(f"malformed offer ({reason}): send the SDP the browser's createOffer() made")
-        log.info("%s: connected (%d/%d peers)", session.name, len(self.peers), self.max_peers)
+        log.info("%s: answered (%d/%d peers)", session.name, len(self.peers), self.max_peers)
+        timer = asyncio.ensure_future(self._drop_unless_connected(pc, session))
+        self._timers.add(timer)
+        timer.add_done_callback(self._timers.discard)
         return web.json_response({"sdp": pc.localDescription.sdp, "type": pc.localDescription.type})
+
+    async def _drop_unless_connected(self, pc, session: PeerSession) -> None:
+        """Close a peer that has not connected `connect_timeout_s` after its answer (it posted an offer and went
+        away, or its network blocks the media path): it would hold a peer slot until ICE gave up (60-90 s)."""
+        await asyncio.sleep(self.connect_timeout_s)
+        if self.peers.get(pc) is session and pc.connectionState != "connected":
+            log.warning("%s: not connected %g s after its offer (state %s): dropped (--connect-timeout)",
+                        session.name, self.connect_timeout_s, pc.connectionState)
+            await self._close(pc)
 
     async def _serve_channel(self, channel, session: PeerSession) -> None:
         @channel.on("message")
@@ -189,12 +205,16 @@ class Server:
             if channel.readyState == "open":
                 channel.send(json.dumps({"type": "error", "error": str(exc)}))
 
-    async def _switch(self, spec: str) -> None:
+    async def _switch(self, name: str) -> None:
+        if name not in self.engine.identities:  # names only: a client never names a path on this machine
+            raise ValueError(f"unknown identity {name[:40]!r}: this server offers {', '.join(self.engine.identities)}")
+        if self._switching.locked():
+            raise ValueError("an identity switch is already under way; try again in a few seconds")
         async with self._switching:
-            if spec == self.engine.identity:
+            if name == self.engine.identity:
                 return
-            log.info("switching identity to %s", spec)
-            await asyncio.get_running_loop().run_in_executor(None, self.engine.switch_identity, spec)
+            log.info("switching identity to %s", name)
+            await asyncio.get_running_loop().run_in_executor(None, self.engine.switch_identity, name)
 
     async def _close(self, pc) -> None:
         session = self.peers.pop(pc, None)
@@ -208,4 +228,6 @@ class Server:
             await asyncio.get_running_loop().run_in_executor(None, release_memory)
 
     async def shutdown(self, app=None) -> None:
+        for timer in list(self._timers):
+            timer.cancel()
         await asyncio.gather(*(self._close(pc) for pc in list(self.peers)))

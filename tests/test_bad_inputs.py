@@ -101,10 +101,14 @@ def server():
     pytest.importorskip("aiortc", reason="needs live[webrtc] (aiortc, aiohttp)")
     from rtc_client import start_server, stop_server
 
-    proc, base = start_server("--max-peers", "2")
+    proc, base = start_server("--max-peers", "2", "--connect-timeout", str(CONNECT_TIMEOUT_S),
+                              "--identity", "seed:0", "--identity", "seed:3")
     yield base
     out = stop_server(proc)
     assert "Traceback" not in out, out[-3000:]
+
+
+CONNECT_TIMEOUT_S = 3.0
 
 
 def post_in_two_segments(base: str, body: bytes, pause_s: float = 0.3) -> tuple[int, dict]:
@@ -203,3 +207,100 @@ def test_a_video_too_small_to_encode_keeps_the_json_lines(tmp_path, landmarker_p
     assert r.returncode == 2 and "cannot be encoded" in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert len((tmp_path / "o.jsonl").read_text().splitlines()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.jsonl", "one.png"]
+
+
+def test_a_client_switches_only_among_the_identities_the_operator_named(server, tmp_path):
+    """{"identity": PATH} over the data channel used to load any server path: the error said whether the file
+    existed, and a portrait path started a minutes-long enrollment on the server. Now: names only, from the
+    operator's list, and the same answer for any other string."""
+    import asyncio
+    import json
+
+    from rtc_client import get, session
+
+    portrait = tmp_path / "someone.jpg"
+    from skimage import data
+
+    cv2.imwrite(str(portrait), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))  # a real face: it would enroll
+    stats = json.loads(get(server, "/stats")[1])
+    assert stats["identities"] == ["seed:0", "seed:3"] and stats["identity"] == "seed:0", stats
+    asked = ["/etc/passwd", str(portrait), "/nowhere/at/all.identity", "seed:5", "someone"]
+    got = asyncio.run(session(server, 4.0, [{"identity": name} for name in asked]))
+    assert got["status"] == 200, got
+    errors = sorted(e["error"] for e in got["errors"])
+    assert len(errors) == len(asked), errors
+    for error in errors:
+        assert error.startswith("unknown identity") and error.endswith("this server offers seed:0, seed:3"), error
+        assert "not found" not in error and "exists" not in error
+    assert json.loads(get(server, "/stats")[1])["identity"] == "seed:0"  # nothing was loaded or enrolled
+
+
+def test_an_offer_never_completed_gives_its_peer_slot_back(server):
+    """Offers posted and never completed (no answer applied, no ICE, no DTLS) held both peer slots until ICE
+    gave up 60-90 s later: real users got 503. Now each is dropped --connect-timeout seconds after its offer."""
+    import asyncio
+    import json
+
+    from aiortc import RTCPeerConnection
+    from rtc_client import camera_track, face_frames, get, post_json, session
+
+    def peers() -> int:
+        return json.loads(get(server, "/stats")[1])["peers"]
+
+    async def half_open() -> tuple[list, list[int]]:
+        pcs, statuses = [], []
+        for _ in range(2):
+            pc = RTCPeerConnection()
+            pc.addTrack(camera_track(face_frames(4)))
+            await pc.setLocalDescription(await pc.createOffer())
+            status, _ = await post_json(server + "/offer", {"sdp": pc.localDescription.sdp, "type": "offer"})
+            pcs.append(pc)
+            statuses.append(status)
+        return pcs, statuses
+
+    async def scenario():
+        pcs, statuses = await half_open()
+        held = peers()
+        third = await session(server, 0.5)
+        t0 = time.monotonic()
+        while peers() and time.monotonic() - t0 < CONNECT_TIMEOUT_S + 20:
+            await asyncio.sleep(0.25)
+        freed_after = time.monotonic() - t0
+        real = await session(server, 3.0)
+        for pc in pcs:
+            await pc.close()
+        return statuses, held, third, freed_after, real
+
+    statuses, held, third, freed_after, real = asyncio.run(scenario())
+    assert statuses == [200, 200] and held == 2, (statuses, held)
+    assert third["status"] == 503, third
+    assert freed_after < CONNECT_TIMEOUT_S + 10, freed_after  # freed by the timeout, not by ICE giving up
+    assert real["status"] == 200 and len(real["frames"]) > 10, (real["status"], len(real["frames"]))
+
+
+def test_serve_offers_only_sound_uniquely_named_identities(tmp_path):
+    """--identity / --identities are checked at start: a clear sentence for a missing or empty folder, two files
+    with one name, or a damaged identity file among them (named), not a failure when a client picks it."""
+    from live.cli_enroll import resolve_identity
+    from live.cli_serve import serve_identities
+
+    def offer(specs, folder=None):
+        return serve_identities(specs, folder, lambda spec: resolve_identity(spec, None))
+
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    with pytest.raises(ValueError, match="no \\*.identity files in it"):
+        offer([], faces)
+    with pytest.raises(ValueError, match="not a folder"):
+        offer([], tmp_path / "nowhere")
+    good = identity_file(tmp_path, "good")
+    (faces / "ann.identity").write_bytes(good.read_bytes())
+    (faces / "bob.identity").write_bytes(good.read_bytes())
+    assert list(offer(["seed:2"], faces)) == ["seed:2", "ann", "bob"]
+    assert list(offer([])) == ["seed:0"]
+    with pytest.raises(ValueError, match="both called 'ann'"):
+        offer([str(faces / "ann.identity")], faces)
+    damaged = identity_file(tmp_path, "damaged", styles=torch.full((1, 23, 512), float("nan")))
+    (faces / "cat.identity").write_bytes(damaged.read_bytes())
+    with pytest.raises(ValueError, match=re.escape(str(faces / "cat.identity"))):
+        offer([], faces)

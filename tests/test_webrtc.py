@@ -121,7 +121,7 @@ def test_serve_binds_localhost_unless_told(tmp_path):
 def test_switching_identity_replaces_the_peers_stages_on_the_fly():
     """{"identity": ...} on the data channel: the peer's pipeline swaps its encoder and synthesis between two
     frames and keeps streaming, now the other face."""
-    proc, base = start_server("--max-peers", "1", "--no-avatar-fit")
+    proc, base = start_server("--max-peers", "1", "--no-avatar-fit", "--identity", "seed:0", "--identity", "seed:3")
     try:
         got = asyncio.run(session(base, 18.0, [{"identity": "seed:3"}], controls_after_s=6.0))
     finally:

@@ -74,6 +74,7 @@ async function updateStats() {
     $("dropped").textContent = serverStats.dropped;
     $("done").textContent = serverStats.frames_done;
     if (serverStats.error) $("error").textContent = serverStats.error;
+    if (serverStats.identity && document.activeElement !== $("identity")) $("identity").value = serverStats.identity;
   }
 }
 
@@ -93,6 +94,13 @@ for (const id of ["expression_gain", "pose_gain", "emotion"]) {
 }
 $("freeze").addEventListener("change", (ev) => send({ freeze: ev.target.checked }));
 $("recentre").addEventListener("click", () => send({ recentre: true }));
-$("switch").addEventListener("click", () => send({ identity: $("identity").value }));
+$("identity").addEventListener("change", (ev) => send({ identity: ev.target.value }));
+
+async function listIdentities() {  // the names the operator offers; the server shows the first at start
+  const resp = await fetch("/stats");
+  const stats = await resp.json();
+  for (const name of stats.identities) $("identity").add(new Option(name, name, false, name === stats.identity));
+}
+listIdentities().catch((err) => { $("error").textContent = "could not list identities: " + err; });
 $("start").addEventListener("click", start);
 $("stop").addEventListener("click", stop);
