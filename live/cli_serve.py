@@ -8,6 +8,7 @@ from pathlib import Path
 
 log = logging.getLogger("live")
 CONNECT_TIMEOUT_S = 20.0  # offer -> connected; a browser on a LAN takes well under a second
+MALLOC_ARENAS = 2  # glibc arenas a server may spread over: peers on new threads otherwise grow RSS for good
 
 SERVE_EPILOG = """\
 examples:
@@ -91,7 +92,7 @@ def cmd_serve(args: argparse.Namespace, store) -> int:
     from live.cli_enroll import resolve_identity
     from live.cli_run import synthesis_config
     from live.rtc import Engine
-    from live.server import Server
+    from live.server import Server, limit_malloc_arenas
 
     if not 0 < args.port < 65536:
         raise ValueError(f"--port must be 1..65535, got {args.port}")
@@ -103,6 +104,7 @@ def cmd_serve(args: argparse.Namespace, store) -> int:
         raise ValueError(f"--connect-timeout must be positive, got {args.connect_timeout}")
     identities = serve_identities(args.identity or [], args.identities, lambda spec: resolve_identity(spec, store))
     first = next(iter(identities))
+    limit_malloc_arenas(MALLOC_ARENAS)  # before the models load and the peers' threads start
     log.info("loading models for %s (first run: compiling can take ~30 s)", first)
     engine = Engine(synthesis_config(args), store, identities)
     server = Server(engine, max_peers=args.max_peers, connect_timeout_s=args.connect_timeout)

@@ -133,17 +133,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(*extra: str, timeout: float = 180.0):
-    """`live serve` in a subprocess; returns (process, base URL) once /stats answers."""
+def start_server(*extra: str, timeout: float = 180.0, log_file=None):
+    """`live serve` in a subprocess; returns (process, base URL) once /stats answers. Its output goes to a pipe
+    read when it stops, or to `log_file` (an open file) for a long, chatty run that would fill the pipe."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "live", "serve", "--port", str(port), "--backend", "torch",
-                             *extra], env=subprocess_env(), cwd=REPO, stdout=subprocess.PIPE,
+                             *extra], env=subprocess_env(), cwd=REPO, stdout=log_file or subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if proc.poll() is not None:
-            raise AssertionError(f"live serve exited: {proc.stdout.read()[-2000:]}")
+            raise AssertionError(f"live serve exited: {(proc.stdout.read() if proc.stdout else '')[-2000:]}")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             conn.request("GET", "/stats")
@@ -156,13 +157,14 @@ def start_server(*extra: str, timeout: float = 180.0):
 
 
 def stop_server(proc) -> str:
+    """Stop it; its output (empty when it went to a log file)."""
     proc.terminate()
     try:
         out, _ = proc.communicate(timeout=20)
     except subprocess.TimeoutExpired:
         proc.kill()
         out, _ = proc.communicate()
-    return out
+    return out or ""
 
 
 def get(base: str, path: str) -> tuple[int, bytes]:
