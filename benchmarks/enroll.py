@@ -2,6 +2,7 @@
 
     python benchmarks/enroll.py                                  # ../shared/data/portraits/*.jpg, fast
     python benchmarks/enroll.py --quality best --tune --portraits a.jpg,b.jpg --save-dir ids/
+    python benchmarks/enroll.py --samples          # faces every install has: astronaut, Grace Hopper, seed 11
 
 Per portrait: LPIPS(VGG16) and dlib identity distance between the FFHQ-aligned source crop and the
 256² avatar (what `live run --size 256` shows), wall time, and for --tune how much the tuned head changes
@@ -9,6 +10,10 @@ expression motion. The reenacted column applies the encoder's offset for a smile
 turn. Portraits without a usable face are listed with the message the user would get. With --save-dir the
 identity files are kept, so `benchmarks/quality.py --identities DIR/x.identity` can drive them.
 These are not published CSIM/FID numbers.
+
+--samples is the full-quality check the test suite runs only at a reduced step count (tests/test_enroll.py):
+at --quality fast the generated face comes back with LPIPS <= 0.10 and identity distance < 0.40, the two
+photos with identity distance < 0.60 (SAMPLE_TARGETS; exit status 1 when one is missed).
 """
 
 from __future__ import annotations
@@ -28,6 +33,39 @@ from fps import machine_info  # noqa: E402
 
 log = logging.getLogger("benchmarks.enroll")
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "portraits"
+# --samples: portrait -> (LPIPS at most, identity distance below) at --quality fast; None = not checked.
+SAMPLE_TARGETS = {"seed11.png": (0.10, 0.40), "astronaut.jpg": (None, 0.60), "grace_hopper.jpg": (None, 0.60)}
+
+
+def sample_portraits(folder: Path) -> list[Path]:
+    """Write the faces every install has into folder: two real photos the test packages ship, one generated."""
+    import subprocess
+
+    import cv2
+
+    from live import samples
+
+    paths = []
+    for name in ("astronaut", "grace_hopper"):
+        paths.append(folder / f"{name}.jpg")
+        cv2.imwrite(str(paths[-1]), cv2.cvtColor(getattr(samples, name)(), cv2.COLOR_RGB2BGR))
+    paths.append(folder / "seed11.png")
+    subprocess.run([sys.executable, "-m", "live", "generate", "--seed", "11", "-o", str(paths[-1])], check=True)
+    return paths
+
+
+def missed_targets(rows: list[dict]) -> list[str]:
+    """The --samples rows that miss SAMPLE_TARGETS, as sentences."""
+    missed = []
+    for r in rows:
+        lp, ident = SAMPLE_TARGETS.get(r["portrait"], (None, None))
+        if "error" in r:
+            missed.append(f"{r['portrait']}: {r['error']}")
+        elif lp is not None and r["lpips_vgg"] > lp:
+            missed.append(f"{r['portrait']}: LPIPS {r['lpips_vgg']} > {lp}")
+        elif ident is not None and (r["identity_distance"] is None or r["identity_distance"] >= ident):
+            missed.append(f"{r['portrait']}: identity distance {r['identity_distance']} >= {ident}")
+    return missed
 
 
 def reenact_offset() -> torch.Tensor:
@@ -50,6 +88,8 @@ def _median(values: list) -> float | None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--portraits", help="comma-separated images (default: ../shared/data/portraits/*.jpg)")
+    p.add_argument("--samples", action="store_true",
+                   help="enroll astronaut, Grace Hopper and generated seed 11 and check SAMPLE_TARGETS")
     p.add_argument("--quality", choices=["fast", "best"], default="fast")
     p.add_argument("--tune", action="store_true", help="tune the 256² head per identity")
     p.add_argument("--save-dir", type=Path, help="keep the identity files here")
@@ -63,7 +103,13 @@ def main(argv: list[str] | None = None) -> int:
     from live.enroll import EnrollError, Enroller, to_image
     from live.identity_file import save_identity
 
-    paths = [Path(x) for x in args.portraits.split(",")] if args.portraits else sorted(SHARED.glob("*.jpg"))
+    import tempfile
+
+    scratch = tempfile.TemporaryDirectory()
+    if args.samples:
+        paths = sample_portraits(Path(scratch.name))
+    else:
+        paths = [Path(x) for x in args.portraits.split(",")] if args.portraits else sorted(SHARED.glob("*.jpg"))
     if not paths:
         log.error("no portraits: give --portraits or put ../shared beside the checkout")
         return 2
@@ -123,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
         half = cv2.resize(full, (full.shape[1] // 2, full.shape[0] // 2), interpolation=cv2.INTER_AREA)
         cv2.imwrite(args.png, cv2.cvtColor(half, cv2.COLOR_RGB2BGR))  # 128 px tiles: small enough to commit
         print(f"wrote {args.png} (columns: aligned source | reconstruction (generator) | at --size 256 | reenacted at 256: smile, jaw, 15° turn)")
+    if args.samples:
+        missed = missed_targets(rows)
+        print("samples: " + ("; ".join(missed) if missed else "every target met"))
+        return 1 if missed else 0
     return 0
 
 

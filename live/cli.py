@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -195,6 +198,8 @@ def _setup_logging(args: argparse.Namespace) -> None:
                         else "%(message)s", stream=sys.stderr)
     if not args.verbose:
         logging.getLogger("live.assets").setLevel(max(level, logging.WARNING))
+    if args.verbose < 2:  # torch's own INFO lines (e.g. "FakeTensor cache stats" at exit after a Ctrl-C)
+        logging.getLogger("torch").setLevel(max(level, logging.WARNING))
 
 
 def _store(args: argparse.Namespace):
@@ -217,6 +222,27 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     _setup_logging(args)
+    return _leave(_command(args))
+
+
+def _leave(code: int) -> int:
+    """The exit status, once nothing of the command still runs. A stage that did not stop in time (the pipeline
+    said so) may be inside native code, e.g. torch.compile: the interpreter's shutdown under it crashed
+    (rc -11), so then the process ends at once, its outputs (written and renamed by then) and logs flushed."""
+    from live.stage import STAGE_THREAD_PREFIX
+
+    stuck = [t.name for t in threading.enumerate() if t.name.startswith(STAGE_THREAD_PREFIX) and t.is_alive()]
+    if not stuck:
+        return code
+    log.warning("leaving %s running: exiting now", ", ".join(stuck))
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _command(args: argparse.Namespace) -> int:
+    """Run the chosen command; every error the user can act on becomes a sentence and an exit status."""
     from live.assets import AssetError
     from live.stage import StageError
 
@@ -242,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
             return fn(args, _store(args), StatusLine)
         return cmd_assets(args)
     except KeyboardInterrupt:
+        # On the way out a second Ctrl-C would raise again during the interpreter's shutdown, which then kills
+        # the process by the signal (rc -2) half-way through its clean-up.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         log.warning("interrupted")
         return EXIT_INTERRUPTED
     except StageError as exc:

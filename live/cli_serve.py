@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 from pathlib import Path
 
 log = logging.getLogger("live")
@@ -111,5 +112,21 @@ def cmd_serve(args: argparse.Namespace, store) -> int:
     print(f"live serve: open http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port} "
           f"(identities {', '.join(identities)}, {args.size}², up to {args.max_peers} peers). Ctrl-C stops.",
           flush=True)
-    web.run_app(server.app(), host=args.host, port=args.port, print=None, handle_signals=True)
+    stop_once_on_signals(web.GracefulExit)
+    web.run_app(server.app(), host=args.host, port=args.port, print=None, handle_signals=False)
     return 0
+
+
+def stop_once_on_signals(graceful_exit: type[BaseException]) -> None:
+    """Ctrl-C (or SIGTERM) stops the server gracefully: the first raises `graceful_exit` (aiohttp's run_app then
+    closes the peers) and from then on both are ignored. With aiohttp's handlers a second Ctrl-C 50 ms after the
+    first killed the process by the signal (rc -2): an idle server is gone in less than that, and at the
+    interpreter's shutdown a Python handler is reset to the default, an ignored signal is not."""
+    def on_signal(signum, frame) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        log.info("stopping: closing the peers")
+        raise graceful_exit()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)

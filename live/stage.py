@@ -14,6 +14,7 @@ from live.queues import LatestQueue, QueueClosed
 log = logging.getLogger(__name__)
 
 POLL_S = 0.1  # how often a waiting worker looks at the stop flag
+STAGE_THREAD_PREFIX = "live-"  # stage worker threads are named this + the stage name
 
 
 @runtime_checkable
@@ -62,7 +63,7 @@ class Worker(threading.Thread):
     """Runs one stage (or the source) and reports its error, if any, through `on_error`."""
 
     def __init__(self, name: str, on_error: Callable[[StageError], None], stop: threading.Event):
-        super().__init__(name=f"live-{name}", daemon=True)
+        super().__init__(name=f"{STAGE_THREAD_PREFIX}{name}", daemon=True)
         self.stage_name = name
         self.on_error = on_error
         self.stop_event = stop

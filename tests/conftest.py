@@ -88,7 +88,8 @@ def stop_with_ctrl_c(proc: subprocess.Popen, presses: int = 1, gap_s: float = 0.
             time.sleep(gap_s)
         proc.send_signal(signal.SIGINT)
     try:
-        return proc.communicate(timeout=30)[1]
+        out, err = proc.communicate(timeout=30)
+        return err if err is not None else out or ""  # stdout where stderr went into it
     except subprocess.TimeoutExpired:
         proc.kill()
         pytest.fail(f"the process did not stop after {presses} Ctrl-C")

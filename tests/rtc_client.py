@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from conftest import REPO, subprocess_env
+from conftest import REPO, sigint_default, subprocess_env
 
 
 def face_frames(n: int = 50, size: int = 256) -> list[np.ndarray]:
@@ -139,7 +139,7 @@ def start_server(*extra: str, timeout: float = 180.0, log_file=None):
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "live", "serve", "--port", str(port), "--backend", "torch",
                              *extra], env=subprocess_env(), cwd=REPO, stdout=log_file or subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True, preexec_fn=sigint_default)
     base = f"http://127.0.0.1:{port}"
     end = time.monotonic() + timeout
     while time.monotonic() < end:
