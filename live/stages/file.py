@@ -14,10 +14,9 @@ import numpy as np
 
 from live.draw import annotate
 from live.frames import Frame
+from live.video_file import CODECS, VideoFileError, VideoWriter
 
 log = logging.getLogger(__name__)
-
-FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 
 
 def check_output_path(path: Path, suffixes: set[str] | None = None) -> Path:
@@ -54,7 +53,7 @@ def guard_outputs(outputs: list, inputs: list, overwrite: bool) -> None:
 
 
 def partial_path(path: Path) -> Path:
-    """Temp name beside `path`, keeping the extension (VideoWriter picks the container from it)."""
+    """Temp name beside `path`, keeping the extension (the writer picks the container from it)."""
     return path.with_name(f".{path.stem}.partial{path.suffix}")
 
 
@@ -65,16 +64,16 @@ class FileSink:
 
     def __init__(self, video: Path | None = None, jsonl: Path | None = None, fps: float = 30.0,
                  draw: bool = True, landmarks: bool = False, side_by_side: bool = False):
-        # video: .mp4/.avi/... path or None; jsonl: path or None; fps: frame rate of the written video;
+        # video: .mp4/.mov/.m4v (H.264) or .avi/.mkv (Motion JPEG) path, or None; jsonl: path or None; fps: frame rate of the written video;
         # draw: draw landmarks and pose on the input; landmarks: include the 478 landmarks in the JSON;
         # side_by_side: write [driver | avatar] (else the avatar when there is one, the input otherwise).
-        self.video = check_output_path(video, set(FOURCC)) if video else None
+        self.video = check_output_path(video, set(CODECS)) if video else None
         self.jsonl = check_output_path(jsonl) if jsonl else None
         self.fps = fps
         self.draw = draw
         self.landmarks = landmarks
         self.side_by_side = side_by_side
-        self._writer: cv2.VideoWriter | None = None
+        self._writer: VideoWriter | None = None
         self._size: tuple[int, int] | None = None
         self._json = None
         self._t0_ns: int | None = None
@@ -99,17 +98,10 @@ class FileSink:
         h, w = image.shape[:2]
         if self._writer is None:
             self._size = (w, h)
-            fourcc = cv2.VideoWriter_fourcc(*FOURCC[self.video.suffix.lower()])
-            self._writer = cv2.VideoWriter(str(partial_path(self.video)), fourcc, self.fps, self._size)
-            if not self._writer.isOpened():
-                self._writer = None
-                hint = " (frames this small cannot be encoded: give an input of at least 16x16 pixels)" \
-                    if min(w, h) < 16 else ""
-                raise ValueError(f"OpenCV cannot write {self.video} ({FOURCC[self.video.suffix.lower()]}, "
-                                 f"{w}x{h}){hint}")
+            self._writer = VideoWriter(partial_path(self.video), self.fps, self._size, name=str(self.video))
         if (w, h) != self._size:
             image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
-        self._writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        self._writer.write(image)
 
     def picture(self, frame: Frame) -> np.ndarray:
         """What goes into the video for this frame ([H,W,3] uint8 RGB)."""
@@ -151,16 +143,15 @@ class FileSink:
             os.replace(partial_path(self.jsonl), self.jsonl)
             log.debug("wrote %s (%d lines)", self.jsonl, self.written)
         if self._writer is not None:
-            self._writer.release()
-            self._writer = None
+            writer, self._writer = self._writer, None
             partial = partial_path(self.video)
-            if not partial.is_file() or partial.stat().st_size == 0:
+            try:
+                writer.close()
+            except (VideoFileError, OSError) as exc:
                 partial.unlink(missing_ok=True)
-                w, h = self._size
-                raise ValueError(f"OpenCV wrote no video to {self.video} ({w}x{h} frames, "
-                                 f"{FOURCC[self.video.suffix.lower()]}): try .avi, or a larger input")
+                raise VideoFileError(f"could not finish {self.video}: {exc}") from exc
             os.replace(partial, self.video)
-            log.debug("wrote %s (%d frames)", self.video, self.written)
+            log.debug("wrote %s (%d frames, %s)", self.video, writer.frames, writer.codec)
 
 
 class NullSink:
