@@ -76,3 +76,32 @@ img = cv2.cvtColor(cv2.imread({str(grab)!r}), cv2.COLOR_BGR2RGB)
 print(json.dumps({{"faces": len(t.detect(img, 0.0)), "shape": list(img.shape)}}))
 """)
     assert res["faces"] == 1 and res["shape"][:2] == [256, 256], res
+
+
+PLAY_JS = """async () => {
+  const v = document.getElementById('v');
+  try { await v.play(); } catch (e) { return {error: String(e)}; }
+  await new Promise(r => setTimeout(r, 600));
+  return {width: v.videoWidth, height: v.videoHeight, time: v.currentTime, error: v.error && v.error.code};
+}"""
+
+
+def test_a_written_video_plays_in_the_browser(tmp_path, clip, landmarker_path):
+    """`-o out.mp4` plays in Chromium's <video> (OpenCV's MPEG-4 Part 2 file did not: "no supported sources")."""
+    from conftest import run_live
+
+    out = tmp_path / "tracked.mp4"
+    r = run_live("track", str(clip), "-o", str(out), "--asset", f"face_landmarker={landmarker_path}", timeout=180)
+    assert r.returncode == 0, r.stderr
+    page_file = tmp_path / "page.html"
+    page_file.write_text('<video id="v" src="tracked.mp4" muted playsinline></video>')
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.goto(page_file.as_uri())
+            got = page.evaluate(PLAY_JS)
+        finally:
+            browser.close()
+    assert "error" not in got or got["error"] is None, got
+    assert (got["width"], got["height"]) == (256, 256) and got["time"] > 0.2, got

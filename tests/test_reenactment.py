@@ -79,6 +79,10 @@ def test_demo_writes_a_video_of_faces(tmp_path, landmarker_path):
     r = run_live("demo", "--seed", "2", "--fps", "4", "-o", str(out), timeout=600)
     assert r.returncode == 0, r.stderr
     assert "wrote" in r.stdout and "fps" in r.stdout
+    import av
+
+    with av.open(str(out)) as c:  # H.264, which browsers and players take (OpenCV wrote MPEG-4 Part 2)
+        assert (c.streams.video[0].codec_context.name, c.streams.video[0].codec_context.pix_fmt) == ("h264", "yuv420p")
     res = run_py(f"""
 import json, cv2
 from live.landmarker import FaceTracker
