@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
         print(f"wrote {args.json}")
     ok = (result["final_peer"]["status"] == 200 and result["final_peer"]["frames"] > 0 and e["peers"] == 0
-          and e["threads"] <= s["threads"] + 2 and e["open_fds"] <= s["open_fds"] + 4 and not result["server_tracebacks"])
+          and e["threads"] <= s["threads"] + 2 and e["open_fds"] <= s["open_fds"] + 4
+          and not result["server_tracebacks"])
     return 0 if ok else 1
 
 

@@ -136,8 +136,9 @@ class Server:
         from aiohttp import web
 
         return web.json_response({"peers": len(self.peers), "max_peers": self.max_peers,
-                                  "identity": self.engine.identity, "identities": list(self.engine.identities), "threads": threading.active_count(),
-                                  "rss_mb": rss_mb(), "open_fds": open_fds(), "sessions": [s.stats() for s in self.peers.values()]})
+                                  "identity": self.engine.identity, "identities": list(self.engine.identities),
+                                  "threads": threading.active_count(), "rss_mb": rss_mb(), "open_fds": open_fds(),
+                                  "sessions": [s.stats() for s in self.peers.values()]})
 
     async def offer(self, request):
         from aiohttp import web

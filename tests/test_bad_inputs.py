@@ -100,7 +100,6 @@ def test_two_quick_ctrl_c_stop_cleanly(tmp_path, clip, landmarker_path, recordin
 def test_two_quick_ctrl_c_during_enrollment_end_it_cleanly(tmp_path):
     """The second Ctrl-C used to arrive while the interpreter shut down after the first and kill the process by
     the signal (rc -2, 3 of 3 tries on `live enroll`) instead of its exit status 130."""
-    import signal
     import subprocess
     import sys
 

@@ -143,7 +143,8 @@ def test_round_trip_on_a_generated_face(tmp_path):
 
 
 @SLOW_ENROLL
-@pytest.mark.parametrize("name, lpips_at_most, distance_below", [("astronaut", 0.4, 0.58), ("grace_hopper", 0.52, 0.82)])
+@pytest.mark.parametrize("name, lpips_at_most, distance_below",
+                         [("astronaut", 0.4, 0.58), ("grace_hopper", 0.52, 0.82)])
 def test_real_photos_enroll_as_the_same_person(tmp_path, name, lpips_at_most, distance_below):
     import cv2
 

@@ -3,8 +3,10 @@
 Which one wins depends on the CPU, not on a rule: on a 2-core AMD EPYC (avx512_bf16) compiled bf16 took 22.9 ms
 per 256² frame and OpenVINO 41.2; on a 2-core Intel Xeon that also reports avx512_bf16, bf16 took 80-93 ms,
 compiled f32 67, ONNX Runtime 63 and OpenVINO 52 (benchmarks/fps.py --stages synthesis). So the candidates are
-timed once per machine and network shape (a few frames each after warm-up; the first time only, ~1 min with the
-compiles) and the choice is kept in `engines/auto-backend.json`.
+timed per machine and network shape (a few frames each after warm-up, interleaved; ~1 min with the compiles)
+and the choice is kept in `engines/auto-backend.json`. A choice timed while other work ran must not be kept
+forever: each start runs the kept backend a few times, and when it is far from its recorded time (STALE) all
+are timed again.
 """
 
 from __future__ import annotations
@@ -27,7 +29,10 @@ from live.backends.base import Backend, BackendError
 log = logging.getLogger(__name__)
 
 CHOICES_NAME = "auto-backend.json"
-WARMUP, RUNS = 2, 10
+WARMUP, RUNS = 2, 10  # runs per backend before timing, and timed rounds
+CHECK_RUNS = 5  # timed runs of the kept choice at each start
+NOISE_MS = 1.0  # differences this small are timer noise, not a stale choice
+STALE = 1.5  # the kept choice is timed again when it runs this much slower (or faster) than when it was chosen
 
 
 def cpu_candidates() -> list[str]:
@@ -68,45 +73,89 @@ def cpu_name() -> str:
 
 
 def fastest(kinds: list[str], build: Callable[[str], Backend], feeds: dict[str, np.ndarray], choices: Path,
-            key: str) -> tuple[str, Backend]:
-    """(kind, backend) of the fastest of `kinds` on `feeds`: the choice kept in `choices` under `key` when there
-    is one, else each is built and timed (a kind that cannot be built here is skipped with a warning) and the
-    choice is kept (written then renamed)."""
+            key: str, clock: Callable[[], float] = time.perf_counter) -> tuple[str, Backend]:
+    """(kind, backend) of the fastest of `kinds` on `feeds`. The choice kept in `choices` under `key` is used when
+    its backend still runs near the time it was chosen at (a quick check: STALE); otherwise, and the first time,
+    every kind is built and timed, interleaved (a kind that cannot be built here is skipped with a warning), and
+    the choice is kept (written then renamed). clock: seconds, for tests."""
     kept = _read(choices)
-    if key in kept and kept[key].get("kind") in kinds:
-        kind = kept[key]["kind"]
-        log.info("synthesis backend: %s (fastest here when timed; %s)", kind, choices)
-        return kind, build(kind)
-    log.info("timing the synthesis backends on this machine (once; kept in %s): %s", choices, ", ".join(kinds))
-    timed: dict[str, float] = {}
-    best: tuple[str, Backend] | None = None
-    for kind in kinds:
-        t0 = time.perf_counter()
+    entry = kept.get(key)
+    if isinstance(entry, dict) and entry.get("kind") in kinds:
+        kind = entry["kind"]
+        then = (entry.get("ms") or {}).get(kind)
         try:
             backend = build(kind)
+            now = _median_ms(backend, feeds, CHECK_RUNS, clock)
+        except (BackendError, ImportError, RuntimeError, OSError) as exc:
+            log.warning("synthesis backend %s, chosen here before, cannot run now (%s): timing them all again",
+                        kind, exc)
+            return _time_all(kinds, build, feeds, choices, key, kept, clock, {})
+        recorded = isinstance(then, (int, float))
+        if recorded and (abs(now - then) <= NOISE_MS or then > 0 and 1 / STALE <= now / then <= STALE):
+            log.info("synthesis backend: %s (fastest here when timed; %.1f ms per frame then, %.1f now; %s)",
+                     kind, then, now, choices)
+            return kind, backend
+        log.warning("synthesis backend %s takes %.1f ms per frame now, %s when it was chosen (another load on the "
+                    "machine then or now): timing the backends again", kind, now,
+                    f"{then:.1f} ms" if recorded else "no time recorded")
+        return _time_all(kinds, build, feeds, choices, key, kept, clock, {kind: backend})
+    log.info("timing the synthesis backends on this machine (once; kept in %s): %s", choices, ", ".join(kinds))
+    return _time_all(kinds, build, feeds, choices, key, kept, clock, {})
+
+
+def _median_ms(backend: Backend, feeds: dict[str, np.ndarray], runs: int, clock: Callable[[], float]) -> float:
+    """Median time of `runs` runs after WARMUP, in ms."""
+    for _ in range(WARMUP):
+        backend.run(feeds)
+    times = []
+    for _ in range(runs):
+        t = clock()
+        backend.run(feeds)
+        times.append((clock() - t) * 1e3)
+    return float(np.median(times))
+
+
+def _time_all(kinds: list[str], build: Callable[[str], Backend], feeds: dict[str, np.ndarray], choices: Path,
+              key: str, kept: dict, clock: Callable[[], float], built: dict[str, Backend]) -> tuple[str, Backend]:
+    """Build and warm up every kind (reusing `built`), then time them in RUNS interleaved rounds: a burst of
+    other work on the machine slows them alike instead of deciding against whichever ran during it."""
+    backends: dict[str, Backend] = {}
+    for kind in kinds:
+        t0 = clock()
+        try:
+            backend = built.pop(kind, None) or build(kind)
             for _ in range(WARMUP):
                 backend.run(feeds)
-            ready = time.perf_counter() - t0
-            runs = []
-            for _ in range(RUNS):
-                t = time.perf_counter()
-                backend.run(feeds)
-                runs.append((time.perf_counter() - t) * 1e3)
         except (BackendError, ImportError, RuntimeError, OSError) as exc:
             log.warning("synthesis backend %s cannot run here (%s): left out", kind, exc)
             continue
-        timed[kind] = float(np.median(runs))
-        log.info("  %s: %.1f ms per frame (ready in %.0f s)", kind, timed[kind], ready)
-        if best is None or timed[kind] < timed[best[0]]:
-            best = (kind, backend)
-    if best is None:
+        backends[kind] = backend
+        log.info("  %s: ready in %.0f s", kind, clock() - t0)
+    if not backends:
         raise BackendError(f"none of the synthesis backends {', '.join(kinds)} runs here: see the warnings above")
-    log.info("synthesis backend: %s (fastest of %s)", best[0],
+    runs: dict[str, list[float]] = {kind: [] for kind in backends}
+    order = list(backends)
+    for r in range(RUNS):
+        for kind in order[r % len(order):] + order[:r % len(order)]:  # each round starts with another kind
+            if kind not in runs:
+                continue
+            t = clock()
+            try:
+                backends[kind].run(feeds)
+            except (BackendError, RuntimeError, OSError) as exc:
+                log.warning("synthesis backend %s failed while timed (%s): left out", kind, exc)
+                del runs[kind]
+                continue
+            runs[kind].append((clock() - t) * 1e3)
+    if not runs:
+        raise BackendError(f"none of the synthesis backends {', '.join(kinds)} runs here: see the warnings above")
+    timed = {kind: float(np.median(ms)) for kind, ms in runs.items()}
+    best = min(timed, key=timed.get)
+    log.info("synthesis backend: %s (fastest of %s)", best,
              ", ".join(f"{k} {v:.1f} ms" for k, v in sorted(timed.items(), key=lambda kv: kv[1])))
-    kept[key] = {"kind": best[0], "ms": {k: round(v, 2) for k, v in timed.items()},
-                 "date": time.strftime("%Y-%m-%d")}
+    kept[key] = {"kind": best, "ms": {k: round(v, 2) for k, v in timed.items()}, "date": time.strftime("%Y-%m-%d")}
     _write(choices, kept)
-    return best
+    return best, backends[best]
 
 
 def _read(path: Path) -> dict:

@@ -64,7 +64,8 @@ class FileSink:
 
     def __init__(self, video: Path | None = None, jsonl: Path | None = None, fps: float = 30.0,
                  draw: bool = True, landmarks: bool = False, side_by_side: bool = False):
-        # video: .mp4/.mov/.m4v (H.264) or .avi/.mkv (Motion JPEG) path, or None; jsonl: path or None; fps: frame rate of the written video;
+        # video: .mp4/.mov/.m4v (H.264) or .avi/.mkv (Motion JPEG) path, or None; jsonl: path or None;
+        # fps: frame rate of the written video;
         # draw: draw landmarks and pose on the input; landmarks: include the 478 landmarks in the JSON;
         # side_by_side: write [driver | avatar] (else the avatar when there is one, the input otherwise).
         self.video = check_output_path(video, set(CODECS)) if video else None
