@@ -41,23 +41,12 @@ async def client(base: str, frames, rng: random.Random) -> str:
     """One client: 'refused', 'completed' (streamed, got frames), 'abandoned' (offer posted, never completed)
     or 'failed: ...'."""
     from aiortc import RTCPeerConnection, RTCSessionDescription
-    from rtc_client import camera_track, post_json
+    from rtc_client import camera_track, count_received, post_json
 
     pc = RTCPeerConnection()
     cam = camera_track(frames)
     pc.addTrack(cam)
-    got = {"frames": 0}
-
-    @pc.on("track")
-    def on_track(track):
-        async def pull():
-            while True:
-                try:
-                    await track.recv()
-                except Exception:  # noqa: BLE001 - ends with the connection
-                    return
-                got["frames"] += 1
-        asyncio.ensure_future(pull())
+    got = count_received(pc)
 
     try:
         await pc.setLocalDescription(await pc.createOffer())
@@ -71,7 +60,7 @@ async def client(base: str, frames, rng: random.Random) -> str:
             return "abandoned"
         await pc.setRemoteDescription(RTCSessionDescription(**answer))
         await asyncio.sleep(rng.uniform(1.0, 3.0))
-        return "completed" if got["frames"] else "completed, no frames yet"
+        return "completed" if got["n"] else "completed, no frames yet"
     finally:
         cam.stop()
         await pc.close()

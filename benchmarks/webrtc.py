@@ -27,23 +27,12 @@ log = logging.getLogger("benchmarks.webrtc")
 
 async def run(base: str, seconds: float, every: float) -> list[dict]:
     from aiortc import RTCPeerConnection, RTCSessionDescription
-    from rtc_client import camera_track, face_frames, get, post_json
+    from rtc_client import camera_track, count_received, face_frames, get, post_json
 
     pc = RTCPeerConnection()
     cam = camera_track(face_frames(100, 256))
     pc.addTrack(cam)
-    received = {"n": 0}
-
-    @pc.on("track")
-    def on_track(track):
-        async def pull():
-            while True:
-                try:
-                    await track.recv()
-                except Exception:  # noqa: BLE001 - ends with the connection
-                    return
-                received["n"] += 1
-        asyncio.ensure_future(pull())
+    received = count_received(pc)
 
     await pc.setLocalDescription(await pc.createOffer())
     status, answer = await post_json(base + "/offer", {"sdp": pc.localDescription.sdp, "type": "offer"})

@@ -58,6 +58,23 @@ def camera_track(frames: list[np.ndarray], fps: float = 25.0):
     return Camera()
 
 
+def count_received(pc) -> dict:
+    """Count the frames of every track `pc` receives, in got["n"] (for clients that only need to know they came)."""
+    got = {"n": 0}
+
+    @pc.on("track")
+    def on_track(track):
+        async def pull():
+            while True:
+                try:
+                    await track.recv()
+                except Exception:  # noqa: BLE001 - the track ends with the connection
+                    return
+                got["n"] += 1
+        asyncio.ensure_future(pull())
+    return got
+
+
 async def post_json(url: str, payload) -> tuple[int, dict]:
     import aiohttp
 
