@@ -34,22 +34,27 @@ class Controls:
         return False
 
     def update(self, **values) -> dict:
-        """Set controls by name from user input (checked); returns the new state. Unknown names raise."""
+        """Set controls by name from user input; returns the new state. Every value is checked before any is set:
+        a message with one bad or unknown name changes nothing."""
+        checked, recentre = {}, False
         for name, value in values.items():
             if name in ("expression_gain", "pose_gain"):
-                setattr(self, name, _number(name, value, *GAIN_RANGE))
+                checked[name] = _number(name, value, *GAIN_RANGE)
             elif name == "emotion":
-                self.emotion = _number(name, value, *EMOTION_RANGE)
+                checked[name] = _number(name, value, *EMOTION_RANGE)
             elif name == "freeze":
                 if not isinstance(value, bool):
                     raise ValueError(f"freeze must be true or false, got {value!r}")
-                self.freeze = value
+                checked[name] = value
             elif name == "recentre":
-                if value:
-                    self.recentre()
+                recentre = bool(value)
             else:
                 raise ValueError(f"unknown control {name!r}; known: expression_gain, pose_gain, freeze, "
                                  "recentre, emotion")
+        for name, value in checked.items():
+            setattr(self, name, value)
+        if recentre:
+            self.recentre()
         return self.state()
 
     def state(self) -> dict:

@@ -66,6 +66,9 @@ def test_control_values_are_checked():
         with pytest.raises(ValueError):
             c.update(**bad)
     assert c.update(expression_gain=1.5, emotion=-2)["expression_gain"] == 1.5
+    with pytest.raises(ValueError, match="unknown control 'speed'"):  # one bad name: nothing of the message is set
+        c.update(expression_gain=0.5, recentre=True, speed=1)
+    assert c.expression_gain == 1.5 and not c.take_recentre()
 
 
 def test_emotion_direction_is_committed_with_metadata():
