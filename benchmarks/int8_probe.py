@@ -11,10 +11,10 @@ variant against the f32 output on held-out offsets. Results and what they mean: 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from fps import machine_info  # noqa: E402 (benchmarks/ is on the path)
+    from backends import timed
+    from fps import machine_info
     from live.assets import AssetStore
     from live.models.lpips import load_lpips
 
@@ -98,20 +99,15 @@ def main(argv: list[str] | None = None) -> int:
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
 
-    def timed(s) -> tuple[float, float]:
-        for o in held[:3]:
-            s.run(None, {"offset": o})
-        ms = []
-        for i in range(args.runs):
-            t = time.perf_counter()
-            s.run(None, {"offset": held[i % len(held)]})
-            ms.append((time.perf_counter() - t) * 1e3)
-        return round(float(np.percentile(ms, 50)), 1), round(float(np.percentile(ms, 95)), 1)
+    def speed(s) -> tuple[float, float]:
+        feeds = itertools.cycle([{"offset": o} for o in held])
+        t = timed(lambda: s.run(None, next(feeds)), warmup=3, runs=args.runs)
+        return t["p50_ms"], t["p95_ms"]
 
     lpips = load_lpips(AssetStore(progress=False))
     reference = session(model)
     ref_out = [reference.run(None, {"offset": o})[0] for o in held]
-    p50, p95 = timed(reference)
+    p50, p95 = speed(reference)
     rows = [{"variant": "f32 (reference)", "p50_ms": p50, "p95_ms": p95, "lpips_mean": 0.0, "lpips_max": 0.0}]
     log.info("f32: %.1f / %.1f ms", p50, p95)
     with tempfile.TemporaryDirectory() as tmp:
@@ -126,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             s = session(out)
             d = [float(lpips(torch.from_numpy(s.run(None, {"offset": o})[0]), torch.from_numpy(r)))
                  for o, r in zip(held, ref_out, strict=True)]
-            p50, p95 = timed(s)
+            p50, p95 = speed(s)
             rows.append({"variant": name, "p50_ms": p50, "p95_ms": p95, "lpips_mean": round(float(np.mean(d)), 4),
                          "lpips_max": round(float(np.max(d)), 4)})
             log.info("%s: %.1f / %.1f ms, LPIPS vs f32 %.3f (max %.3f)", name, p50, p95, rows[-1]["lpips_mean"],
