@@ -39,15 +39,15 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from face_measures import BLENDS, POSE, pair_data, pair_summary, pooled_blends, pooled_landmarks, seam
 from fps import machine_info
+from quality_report import plot, print_table
 
 from live.assets import AssetStore
 from live.encoder.response import YIELD_POWER
 
 log = logging.getLogger("benchmarks.quality")
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "driving"
-BLENDS = ("jawOpen", "eyeBlinkLeft", "eyeBlinkRight", "mouthSmileLeft", "mouthSmileRight", "browInnerUp")
-POSE = ("yaw", "pitch", "roll")
 
 
 def signals(face) -> np.ndarray | None:
@@ -91,14 +91,17 @@ class AvatarProbe:
 
         self.tracker = TrackingStage(model, smoothing=0)
         self.metric, self.reference, self.encoder, self.stride = metric, reference, encoder, stride
-        self.out, self.dist, self.asks = [], [], []
+        self.out, self.dist, self.asks, self.faces, self.seams = [], [], [], [], []
 
     def start(self) -> None:
         self.tracker.start()
 
     def process(self, frame):
         self.asks.append(asked(self.encoder, frame.signal_change))
-        self.out.append(signals(self.tracker.process(frame.replace(image=frame.output)).face))
+        face = self.tracker.process(frame.replace(image=frame.output)).face
+        self.faces.append(face)
+        self.out.append(signals(face))
+        self.seams.append(seam(frame.output, frame.render, face))
         if (len(self.out) - 1) % self.stride == 0:
             d = self.metric.descriptor(frame.output, upsample=0)
             self.dist.append(self.metric.distance(d, self.reference) if d is not None and self.reference is not None
@@ -149,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pose-share", type=float,
                    help="largest share of that budget the head pose may take, 0..1 (default: the encoder's own; "
                         "1 lets a strong nod or turn still every expression)")
+    p.add_argument("--no-warp", action="store_true", help="leave the geometric channel out (the latent alone)")
     p.add_argument("--json", metavar="PATH")
     p.add_argument("--plot", metavar="PNG", help="per-frame plot of the first identity x clip")
     args = p.parse_args(argv)
@@ -177,10 +181,11 @@ def main(argv: list[str] | None = None) -> int:
     model = store.resolve("face_landmarker")
     clips = args.clips.split(",") if args.clips else [str(c) for c in sorted(SHARED.glob("*.mp4"))] or [None]
     pairs, pooled = [], {"driver": [], "avatar": [], "driver_yaw": [], "bound": [], "asked": [], "range": []}
-    plot_data = None
+    plot_data, whole, all_seams = None, [], []
     for clip in clips:
-        name, frames, drv = driver_frames(clip, args.max_frames, model)
-        drv = [signals(face) for face in drv]
+        name, frames, drv_faces = driver_frames(clip, args.max_frames, model)
+        drv = [signals(face) for face in drv_faces]
+        drv_size = (frames[0].image.shape[1], frames[0].image.shape[0]) if frames else (1, 1)
         for seed in args.identities.split(","):
             cfg = Config()
             cfg.synthesis.size, cfg.synthesis.backend = args.size, "torch"
@@ -193,11 +198,17 @@ def main(argv: list[str] | None = None) -> int:
             neutral_img = to_uint8(net(torch.zeros(1, avatar.k, 512)).numpy())
             neutral_desc = metric.descriptor(neutral_img if avatar.crop is None else avatar.crop)
             probe = AvatarProbe(model, metric, neutral_desc, avatar.encoder, args.id_stride)
-            stages = build_stages(("encoder", "synthesis"), cfg, store, avatar)
+            cfg.warp.enabled = not args.no_warp
+            stages = build_stages(("encoder", "synthesis", "warp"), cfg, store, avatar)
             Pipeline(FrameList(frames), [*stages, probe], lossless=True).run()
             out, dist, asks = probe.out, probe.dist, probe.asks
             ends = reach(avatar.encoder)
             pairs.append(score(name, seed, drv, out, dist, ends, asks))
+            whole.append(pair_data(drv_faces, probe.faces, drv_size, args.size))
+            seams = [x for x in probe.seams if x is not None]
+            pairs[-1]["whole_face"] = {**pair_summary(whole[-1]),
+                                       "seam": round(float(np.mean(seams)), 3) if seams else None}
+            all_seams += seams
             log.info("%s x identity %s: %s", name, seed, json.dumps(pairs[-1]["summary"]))
             ok = [i for i in range(len(drv)) if drv[i] is not None and out[i] is not None]
             if ok:
@@ -212,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
             if plot_data is None:
                 plot_data = (name, seed, drv, out, dist, args.id_stride)
     result = {"pairs": pairs, "overall": overall(pairs, pooled), "machine": machine_info(),
+              "whole_face": {"blendshapes": pooled_blends(whole), "landmarks": pooled_landmarks(whole),
+                             "seam": round(float(np.mean(all_seams)), 3) if all_seams else None},
               "note": "not the published CSIM/FID numbers: dlib descriptor distances and MediaPipe signals on "
                       "live's own outputs", "encoder": enc.meta.get("kind"), "size": args.size,
                       "frame_budget": governor.frame_budget if governor else None,
@@ -355,56 +368,6 @@ def bound_ratio(d: np.ndarray, bound: np.ndarray) -> float | None:
     if len(d) == 0 or np.isnan(bound).any() or np.mean(np.abs(d)) == 0:
         return None
     return round(float(np.mean(np.abs(d - bound)) / np.mean(np.abs(d))), 3)
-
-
-def print_table(result: dict) -> None:
-    o = result["overall"]
-    print("live reenactment quality (" + result["note"] + ")")
-    print(f"identity distance: median {o['identity_median']}, worst frame {o['identity_worst_frame']} "
-          "(dlib, < 0.6 = same person)")
-    print("error / motionless avatar's error: 'pooled' over all frames of all pairs, 'mean' of the per-pair ratios "
-          "(pairs where the driver hardly moves a signal give large ratios from tracker noise alone)")
-    print("reach bound: the pooled ratio of an avatar showing exactly the driver's change within its expression's "
-          "reach on this avatar (under it is the generator's and the identity budget's, not the encoder's)")
-    print("range bound: that of an avatar showing the driver's change as far as MediaPipe's [0, 1] allows from its "
-          "resting value (no avatar that keeps its resting face can do better)")
-    print("asked: the pooled ratio of an avatar showing exactly what the encoder asked of it (within reach, after the "
-          "identity governor); the ratio's excess over it is what the avatar did not show of what it was asked")
-    print(f"{'signal':<17}{'ratio (pooled)':>15}{'ratio (mean)':>14}{'corr (pooled)':>15}{'gain (pooled)':>15}"
-          f"{'range bound':>13}{'reach bound':>13}{'asked':>8}")
-    for n in POSE + BLENDS:
-        print(f"{n:<17}{o[n]['ratio_pooled']!s:>15}{o[n]['ratio_mean']!s:>14}{o[n]['corr_pooled']!s:>15}"
-              f"{o[n]['gain_pooled']!s:>15}{o[n].get('range_bound_pooled', '')!s:>13}"
-              f"{o[n].get('reach_bound_pooled', '')!s:>13}{o[n].get('asked_pooled', '')!s:>8}")
-    print(f"jitter on the stillest second: {o['jitter_deg_mean']} deg/frame (avatar head angles)")
-
-
-def plot(path: str, name: str, seed: int, drv, out, dist, stride: int) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    t = np.arange(len(drv))
-    nan = np.full(9, np.nan)
-    d = np.array([x if x is not None else nan for x in drv])
-    o = np.array([x if x is not None else nan for x in out])
-    fig, axes = plt.subplots(4, 1, figsize=(10, 10), sharex=True)
-    for ax, cols, title in ((axes[0], (0, 1), "head pose (deg, relative)"), (axes[1], (3,), "jawOpen"),
-                            (axes[2], (6, 4), "mouthSmileLeft, eyeBlinkLeft")):
-        for c in cols:
-            label = (POSE + BLENDS)[c]
-            ax.plot(t, d[:, c] - d[0, c], label=f"driver {label}")
-            ax.plot(t, o[:, c] - o[0, c], "--", label=f"avatar {label}")
-        ax.set_title(title)
-        ax.legend(fontsize=7)
-    axes[3].plot(np.arange(len(dist)) * stride, dist, "k.-")
-    axes[3].axhline(0.6, color="r", lw=0.8)
-    axes[3].set_title("identity distance to the neutral identity (dlib; red: same-person threshold)")
-    axes[3].set_xlabel("frame")
-    fig.suptitle(f"{name} driving seed {seed} (not CSIM/FID)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
 
 
 if __name__ == "__main__":

@@ -125,6 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
                             "compiles) and kept in engines/auto-backend.json; torch-compile on CUDA. A compile is "
                             "cached after the first; a failed compile falls back to plain torch")
         p.add_argument("--device", default="cpu", help="cpu or cuda")
+        p.add_argument("--warp", action=argparse.BooleanOptionalAction, default=True,
+                       help="the geometric channel (default on): after synthesis, move the face's pixels for the "
+                            "driver's movements the generator cannot draw (pout, lip press, squint, gaze); the "
+                            "latent keeps the mouth opening, teeth, lids and head turns. --no-warp: latent only")
+        p.add_argument("--warp-strength", type=float, default=1.0, metavar="S",
+                       help="0..2: how far the warp follows the driver (1 = as far as they move; default 1; "
+                            "keys w/W in the preview, a slider on the served page)")
         p.add_argument("--no-avatar-fit", action="store_true",
                        help="skip fitting the encoder to this avatar (its response curves, their cross-talk, its head "
                             "gains and identity costs are measured on the avatar once, ~25 s, and cached; without "
@@ -162,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--max-frames", type=int, help="stop after this many frames")
     r.add_argument("--preview", action="store_true",
                    help="show [driver | avatar] in a window; keys: g/G expression gain, p/P pose gain, e/E emotion "
-                        "sad/happy, f freeze, r re-centre, q stop (needs a display)")
+                        "sad/happy, w/W warp strength, f freeze, r re-centre, q stop (needs a display)")
     r.add_argument("--vcam", action="store_true",
                    help="send the avatar to a virtual webcam (v4l2loopback on Linux, OBS Virtual Camera on "
                         "Windows/macOS; needs live[vcam]) that Zoom, Meet or Teams can pick")

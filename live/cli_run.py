@@ -20,6 +20,9 @@ def synthesis_config(args: argparse.Namespace, seed: int = 0, identity_file: Pat
     cfg.synthesis.backend = args.backend
     cfg.synthesis.device = args.device
     cfg.encoder.fit_avatar = not args.no_avatar_fit
+    if not 0 <= args.warp_strength <= 2:
+        raise ValueError(f"--warp-strength must be within 0..2, got {args.warp_strength:g}")
+    cfg.warp.enabled, cfg.warp.strength = args.warp, args.warp_strength
     return cfg
 
 
@@ -45,7 +48,8 @@ def cmd_run(args: argparse.Namespace, store, status_line) -> int:
         from live.stages.vcam import VcamSink
 
         sinks.append(VcamSink(args.size, args.size, fps=args.vcam_fps, device=args.vcam_device))
-    controls = Controls(expression_gain=cfg.encoder.expression_gain, pose_gain=cfg.encoder.pose_gain)
+    controls = Controls(expression_gain=cfg.encoder.expression_gain, pose_gain=cfg.encoder.pose_gain,
+                        warp_strength=cfg.warp.strength)
     stages = build_stages(STAGE_NAMES, cfg, store, controls=controls) + sinks
     stages[0].open()  # the tracker, on the main thread: its start-up chatter to the debug log
     live_input = args.realtime or source.kind == "camera"
@@ -78,7 +82,7 @@ def cmd_demo(args: argparse.Namespace, store, status_line) -> int:
     cfg = synthesis_config(args, args.seed)
     source = ScriptedSource(fps=args.fps)
     sink = FileSink(video=args.output, fps=args.fps)
-    stages = build_stages(("encoder", "synthesis"), cfg, store) + [sink]
+    stages = build_stages(("encoder", "synthesis", "warp"), cfg, store) + [sink]
     pipeline = Pipeline(source, stages, lossless=True, warmup=3)
     status = status_line(pipeline)
     pipeline.on_frame = status

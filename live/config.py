@@ -45,6 +45,12 @@ class EncoderConfig:
 
 
 @dataclass
+class WarpConfig:
+    enabled: bool = True  # the geometric channel: warp the render for the driver's face movements
+    strength: float = 1.0  # 0..2: scale of the warp (the starting value of the live control)
+
+
+@dataclass
 class PipelineConfig:
     warmup: int = 5  # frames left out of the statistics
 
@@ -55,4 +61,5 @@ class Config:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    warp: WarpConfig = field(default_factory=WarpConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)

@@ -1,6 +1,6 @@
-"""Live controls a person changes while on a call: gains, freeze, re-centre, emotion edit.
+"""Live controls a person changes while on a call: gains, freeze, re-centre, emotion edit, warp strength.
 
-One `Controls` object is shared by the encoder stage (which reads it every frame) and whoever changes it
+One `Controls` object is shared by the encoder and warp stages (which read it every frame) and whoever changes it
 (the web page over a data channel, keys in a preview window). Values are plain floats and bools that are
 replaced whole, so reading them from another thread is safe; `update()` validates user input.
 """
@@ -20,6 +20,7 @@ class Controls:
     pose_gain: float = 1.0  # scale of the driver's head-angle changes (0..2)
     freeze: bool = False  # hold the current avatar pose and expression
     emotion: float = 0.0  # alpha of the emotion edit along the happy(+)/sad(-) direction (-3..3)
+    warp_strength: float = 1.0  # scale of the geometric channel's warp (0 = off, 1 = the driver's motion, ..2)
     _recentre: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def recentre(self) -> None:
@@ -38,7 +39,7 @@ class Controls:
         a message with one bad or unknown name changes nothing."""
         checked, recentre = {}, False
         for name, value in values.items():
-            if name in ("expression_gain", "pose_gain"):
+            if name in ("expression_gain", "pose_gain", "warp_strength"):
                 checked[name] = _number(name, value, *GAIN_RANGE)
             elif name == "emotion":
                 checked[name] = _number(name, value, *EMOTION_RANGE)
@@ -50,7 +51,7 @@ class Controls:
                 recentre = bool(value)
             else:
                 raise ValueError(f"unknown control {name!r}; known: expression_gain, pose_gain, freeze, "
-                                 "recentre, emotion")
+                                 "recentre, emotion, warp_strength")
         for name, value in checked.items():
             setattr(self, name, value)
         if recentre:
@@ -59,7 +60,7 @@ class Controls:
 
     def state(self) -> dict:
         return {"expression_gain": self.expression_gain, "pose_gain": self.pose_gain, "freeze": self.freeze,
-                "emotion": self.emotion}
+                "emotion": self.emotion, "warp_strength": self.warp_strength}
 
 
 def _number(name: str, value, lo: float, hi: float) -> float:

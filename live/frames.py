@@ -67,8 +67,12 @@ class Frame:
     offset: np.ndarray | None = field(default=None, repr=False)  # [1,K,512] float32 latent offset (encoder)
     output: np.ndarray | None = field(default=None, repr=False)  # [S,S,3] uint8 RGB synthesised face (on the GPU
     # path a device tensor until the sink: live.gpu.on_host)
+    render: np.ndarray | None = field(default=None, repr=False)  # [S,S,3] uint8 the synthesis before the warp
+    # moved its pixels (set only when a warp ran): what probes measure the warp's seam against
     ready: object | None = field(default=None, repr=False)  # CUDA event recorded after `output` was queued
     avatar_roll: float = 0.0  # degrees (counter-clockwise) the avatar is turned in-plane after synthesis
+    neutral: Face | None = field(default=None, repr=False)  # the driver's neutral face (the encoder's
+    # reference in relative mode): what the warp measures the driver's mesh motion from
     signal_change: np.ndarray | None = field(default=None, repr=False)  # [55] the driver's change the encoder
     # was asked (its gains and clamp applied; None without a face): what probes compare the avatar with
 

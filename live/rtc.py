@@ -83,10 +83,11 @@ class Engine:
         self._lock = threading.Lock()
         self._sessions: set[PeerSession] = set()
         self.identity = next(iter(self.identities))
-        self.avatar, self.synthesis = self._load(self.identity)
+        self.avatar, self.synthesis, self.avatar_config = self._load(self.identity)
 
     def _load(self, name: str):
-        """(avatar, started shared synthesis stage) of an offered identity (seconds: may fit the avatar)."""
+        """(avatar, started shared synthesis stage, its config) of an offered identity (seconds: may fit the
+        avatar)."""
         from live.avatar import load_avatar
         from live.stages import synthesis_stage
 
@@ -98,15 +99,18 @@ class Engine:
         avatar = load_avatar(config, self.store)
         synthesis = synthesis_stage(config, avatar)
         synthesis.start()
-        return avatar, SharedStage(synthesis)
+        return avatar, SharedStage(synthesis), config
 
     def stages(self, controls: Controls) -> list[Stage]:
-        """A new peer's tracking, encoder and (shared) synthesis stages for the current identity."""
-        from live.stages import encoder_stage, tracking_stage
+        """A new peer's tracking, encoder, (shared) synthesis and own warp stages for the current identity."""
+        from live.stages import encoder_stage, tracking_stage, warp_stage
 
         with self._lock:
-            avatar, synthesis = self.avatar, self.synthesis
-        return [tracking_stage(self.config, self.store), encoder_stage(self.config, avatar, controls), synthesis]
+            avatar, synthesis, config = self.avatar, self.synthesis, self.avatar_config
+        stages = [tracking_stage(self.config, self.store), encoder_stage(self.config, avatar, controls), synthesis]
+        if self.config.warp.enabled:
+            stages.append(warp_stage(config, self.store, avatar, controls))
+        return stages
 
     def attach(self, session: PeerSession) -> None:
         with self._lock:
@@ -119,13 +123,17 @@ class Engine:
     def switch_identity(self, name: str) -> None:
         """Load another offered identity (seconds), then every peer's pipeline replaces its encoder and synthesis.
         Raises ValueError for a name the operator did not offer."""
-        avatar, synthesis = self._load(name)
+        from live.stages import warp_stage
+
+        avatar, synthesis, config = self._load(name)
         with self._lock:
-            self.avatar, self.synthesis, self.identity = avatar, synthesis, name
+            self.avatar, self.synthesis, self.avatar_config, self.identity = avatar, synthesis, config, name
             sessions = list(self._sessions)
         for session in sessions:
             session.pipeline.replace("encoder", lambda old: old.with_encoder(avatar.encoder))
             session.pipeline.replace("synthesis", lambda old: synthesis)
+            if self.config.warp.enabled:
+                session.pipeline.replace("warp", lambda old: warp_stage(config, self.store, avatar, old.controls))
 
 
 class TrackSource:
@@ -179,7 +187,7 @@ class PeerSession:
     def __init__(self, engine: Engine, name: str):
         self.engine = engine
         self.name = name
-        self.controls = Controls()
+        self.controls = Controls(warp_strength=engine.config.warp.strength)
         self.source = TrackSource(name)
         self.slot = AvatarSlot()
         self.pipeline = Pipeline(self.source, [*engine.stages(self.controls), self.slot],

@@ -10,7 +10,7 @@ from live.config import Config
 from live.controls import Controls
 from live.stage import Stage
 
-STAGE_NAMES = ("tracking", "encoder", "synthesis")  # in pipeline order
+STAGE_NAMES = ("tracking", "encoder", "synthesis", "warp")  # in pipeline order; warp only with config.warp.enabled
 
 
 def tracking_stage(config: Config, store: AssetStore) -> Stage:
@@ -41,6 +41,29 @@ def synthesis_stage(config: Config, avatar: Avatar) -> Stage:
                           device=s.device)
 
 
+def neutral_render(config: Config, avatar: Avatar):
+    """A function giving the avatar at rest as the synthesis stage renders it ([S,S,3] uint8, plain torch)."""
+
+    def render():
+        import torch
+
+        from live.render import SynthesisNet, to_uint8
+
+        s = config.synthesis
+        net = SynthesisNet(avatar.generator, avatar.styles, avatar.k, s.size, s.early_exit, tuned_head=avatar.head)
+        with torch.no_grad():
+            return to_uint8(net(torch.zeros(1, avatar.k, 512)).numpy())
+
+    return render
+
+
+def warp_stage(config: Config, store: AssetStore, avatar: Avatar, controls: Controls | None = None) -> Stage:
+    from live.stages.warp import WarpStage
+
+    return WarpStage(store.resolve("face_landmarker"), neutral_render(config, avatar), controls,
+                     release_s=config.encoder.release_s)
+
+
 def build_stages(names: list[str] | tuple[str, ...], config: Config, store: AssetStore,
                  avatar: Avatar | None = None, controls: Controls | None = None) -> list[Stage]:
     """The named stages in the order given. avatar: what the encoder and synthesis drive (default: loaded
@@ -50,14 +73,23 @@ def build_stages(names: list[str] | tuple[str, ...], config: Config, store: Asse
         raise ValueError(f"unknown stage {unknown[0]!r}; known: {', '.join(STAGE_NAMES)}")
     if "encoder" in names and config.synthesis.k is not None:
         raise ValueError("synthesis.k is set by the encoder when the encoder stage runs: leave it unset")
+    if not config.warp.enabled:
+        names = [n for n in names if n != "warp"]
+    if "warp" in names and "encoder" not in names:
+        raise ValueError("the warp stage follows the encoder's neutral: run it with the encoder stage")
     if avatar is None and ("encoder" in names or "synthesis" in names):
         avatar = load_avatar(config, store, fit=config.encoder.fit_avatar and "encoder" in names)
+    if controls is None and "warp" in names:  # the encoder and the warp share one set (freeze, re-centre)
+        controls = Controls(expression_gain=config.encoder.expression_gain, pose_gain=config.encoder.pose_gain,
+                            warp_strength=config.warp.strength)
     stages = []
     for name in names:
         if name == "tracking":
             stages.append(tracking_stage(config, store))
         elif name == "encoder":
             stages.append(encoder_stage(config, avatar, controls))
-        else:
+        elif name == "synthesis":
             stages.append(synthesis_stage(config, avatar))
+        else:
+            stages.append(warp_stage(config, store, avatar, controls))
     return stages

@@ -54,6 +54,7 @@ class EncoderStage:
         self.relative = relative
         self.smoothing_s, self.release_s = smoothing_s, release_s
         self.reference: np.ndarray | None = None if relative else np.zeros(NUM_SIGNALS, np.float32)
+        self.reference_face = None  # the Face the reference was taken from (relative mode): the warp's neutral
         self._offset = np.zeros((1, encoder.k, 512), np.float32)
         self._roll = 0.0  # degrees, eased back like the offset
         self._t: float | None = None
@@ -68,7 +69,7 @@ class EncoderStage:
             raise ValueError(f"the new encoder drives K={encoder.k} style layers, this one K={self.encoder.k}")
         stage = EncoderStage(encoder, self.relative, self.smoothing_s, self.release_s, controls=self.controls,
                              emotion_direction=self.emotion_direction)
-        stage.reference = self.reference
+        stage.reference, stage.reference_face = self.reference, self.reference_face
         return stage
 
     def recentre(self) -> None:
@@ -96,7 +97,8 @@ class EncoderStage:
         alpha = self.controls.emotion
         if alpha and self.emotion_direction is not None:
             offset += alpha * self.emotion_direction
-        return frame.replace(offset=offset, avatar_roll=self._roll, signal_change=self.last_delta)
+        return frame.replace(offset=offset, avatar_roll=self._roll, signal_change=self.last_delta,
+                             neutral=self.reference_face)
 
     def _follow(self, frame: Frame, dt: float) -> None:
         """Move the offset towards this frame's driving signals (or back to neutral without a face)."""
@@ -114,6 +116,7 @@ class EncoderStage:
         signals = face_signals(frame.face)
         if self.reference is None or self._recentre:
             self.reference, self._recentre = signals.copy(), False
+            self.reference_face = frame.face if self.relative else None
             log.info("driver neutral taken at frame %d", frame.seq)
         delta = np.clip((signals - self.reference) * self.gains, -MAX_DELTA, MAX_DELTA)
         roll = float(delta[ROLL]) * POSE_SCALE  # back to degrees

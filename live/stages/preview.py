@@ -1,6 +1,6 @@
 """Preview window sink (`live run --preview`): the avatar on screen, and keys for the live controls.
 
-Keys: g / G expression gain -/+ 0.1, p / P pose gain -/+ 0.1, e / E emotion sad/happy -/+ 0.5,
+Keys: g / G expression gain -/+ 0.1, p / P pose gain -/+ 0.1, e / E emotion sad/happy -/+ 0.5, w / W warp -/+ 0.25,
 f freeze on/off, r re-centre (your current face becomes neutral), q or Esc stop.
 """
 
@@ -17,7 +17,7 @@ from live.frames import Frame
 
 log = logging.getLogger(__name__)
 
-KEYS_HELP = ("keys: g/G expression gain, p/P pose gain, e/E emotion sad/happy, f freeze, r re-centre, "
+KEYS_HELP = ("keys: g/G expression gain, p/P pose gain, e/E emotion sad/happy, w/W warp strength, f freeze, r re-centre, "
              "q/Esc stop")
 WINDOW = "live preview"
 
@@ -31,7 +31,8 @@ def apply_key(controls: Controls, key: str) -> str | None:
 
     table = {"g": ("expression_gain", -0.1, *GAIN_RANGE), "G": ("expression_gain", 0.1, *GAIN_RANGE),
              "p": ("pose_gain", -0.1, *GAIN_RANGE), "P": ("pose_gain", 0.1, *GAIN_RANGE),
-             "e": ("emotion", -0.5, *EMOTION_RANGE), "E": ("emotion", 0.5, *EMOTION_RANGE)}
+             "e": ("emotion", -0.5, *EMOTION_RANGE), "E": ("emotion", 0.5, *EMOTION_RANGE),
+             "w": ("warp_strength", -0.25, *GAIN_RANGE), "W": ("warp_strength", 0.25, *GAIN_RANGE)}
     if key in table:
         return step(*table[key])
     if key == "f":

@@ -86,7 +86,7 @@ function stop() {
   window.liveStats.connected = false;
 }
 
-for (const id of ["expression_gain", "pose_gain", "emotion"]) {
+for (const id of ["expression_gain", "pose_gain", "emotion", "warp_strength"]) {
   $(id).addEventListener("input", (ev) => {
     ev.target.nextElementSibling.textContent = ev.target.value;
     send({ [id]: parseFloat(ev.target.value) });

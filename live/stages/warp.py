@@ -1,0 +1,104 @@
+"""Warp stage: the geometric channel. After synthesis, the rendered face's pixels are moved for the shape of every
+movement the driver makes that the latent did not draw (a pout, a press, a squint, where the eyes look).
+
+Per frame: the driver's mesh motion from their neutral (the encoder's reference face, `Frame.neutral`), head pose
+removed, transferred onto the avatar's neutral mesh (live.transfer); the rendered frame tracked (MediaPipe on the
+render) to take off what the latent already moved; the rest applied as a smooth warp inside the face oval
+(live.warp). A frame the stage cannot measure (no driver face, no face found on the render) passes unwarped.
+Freeze holds the warp's target; when the driver's face is lost it eases back to none, as the encoder's offset does.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from live import mesh, transfer
+from live.controls import Controls
+from live.frames import Frame
+from live.landmarker import FaceTracker
+from live.warp import backward_map, warp_image
+
+log = logging.getLogger(__name__)
+
+FEATHER_IOD = 0.25  # the warp fades in over this many inter-ocular distances inside the face oval
+DEADBAND_PX = 0.3  # each point's move is shortened by this (MediaPipe's jitter on a still render, 256²)
+NEUTRAL_PASSES = 12  # MediaPipe's VIDEO mode settles on a still image over frames (1.4 px -> 0.03 px by the 12th)
+
+
+class WarpStage:
+    name = "warp"
+
+    def __init__(self, model_path: Path, neutral_render: Callable[[], np.ndarray], controls: Controls | None = None,
+                 release_s: float = 0.5):
+        # model_path: face_landmarker.task (to track the renders); neutral_render: gives the avatar at rest, [S,S,3]
+        # uint8 (called once in start()); controls: live strength (controls.warp_strength, 0 = off) and freeze;
+        # release_s: time constant of the ease back when the driver's face is lost.
+        self.tracker = FaceTracker(model_path, num_faces=1, max_side=4096)
+        self.neutral_render = neutral_render
+        self.controls = controls or Controls()
+        self.release_s = release_s
+        self.avatar_neutral: np.ndarray | None = None  # [478,3] pixels of the avatar at rest
+        self._target: np.ndarray | None = None  # [478,2] last target motion in the avatar's neutral
+        self._t: float | None = None
+        self._clock = 0.0  # MediaPipe's VIDEO mode needs rising timestamps: the stage keeps its own
+        self.warped = 0  # frames the stage moved pixels of
+
+    def start(self) -> None:
+        self.tracker.open()
+        image = self.neutral_render()
+        for _ in range(NEUTRAL_PASSES):
+            faces = self.tracker.detect(image, self._tick())
+        if not faces:
+            raise ValueError("no face found on the avatar's neutral render: the warp cannot run on this identity "
+                             "(start without it: --no-warp)")
+        self.avatar_neutral = mesh.to_pixels(faces[0].landmarks, image.shape[1], image.shape[0])
+
+    def close(self) -> None:
+        self.tracker.close()
+
+    def _tick(self) -> float:
+        self._clock += 1.0 / 30
+        return self._clock
+
+    def process(self, frame: Frame) -> Frame:
+        strength = self.controls.warp_strength
+        target = self._follow(frame)
+        render = frame.output
+        if strength <= 0 or target is None or not isinstance(render, np.ndarray):
+            return frame
+        faces = self.tracker.detect(render, self._tick())
+        if not faces:
+            return frame
+        size = render.shape[0]
+        points = mesh.to_pixels(faces[0].landmarks, size, size)
+        moved = list(transfer.MOVED)
+        move = transfer.residual(strength * target, points, self.avatar_neutral)[moved]
+        length = np.linalg.norm(move, axis=1, keepdims=True)
+        move *= np.clip(1 - DEADBAND_PX * size / 256 / np.maximum(length, 1e-9), 0, 1)
+        if not move.any():
+            return frame
+        oval = points[list(mesh.FACE_OVAL), :2]
+        src = points[moved, :2]
+        backward = backward_map(src, src + move, oval, size, FEATHER_IOD * mesh.interocular(points))
+        self.warped += 1
+        return frame.replace(output=warp_image(render, backward), render=render)
+
+    def _follow(self, frame: Frame) -> np.ndarray | None:
+        """This frame's target motion (held when frozen, eased to none without a driver face), or None."""
+        dt = 0.0 if self._t is None else max(0.0, frame.t_media_s - self._t)
+        self._t = frame.t_media_s
+        if self.controls.freeze:
+            return self._target
+        if frame.face is None or frame.neutral is None:
+            if self._target is not None:
+                self._target = self._target * (math.exp(-dt / self.release_s) if self.release_s > 0 else 0.0)
+            return self._target
+        h, w = frame.image.shape[:2]
+        self._target = transfer.transfer(mesh.to_pixels(frame.face.landmarks, w, h),
+                                         mesh.to_pixels(frame.neutral.landmarks, w, h), self.avatar_neutral)
+        return self._target

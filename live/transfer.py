@@ -1,0 +1,76 @@
+"""The geometric channel's transfer: where the avatar's face points should be, from the driver's mesh motion.
+
+1. The driver's motion: this frame's mesh carried onto the driver's neutral mesh by the similarity on points an
+   expression hardly moves (live.mesh.STABLE), minus the neutral: head pose and distance removed, the face's own
+   movement left, in the neutral's pixels.
+2. Transfer (deformation transfer, kept simple): each region's motion (the mouth, each eye with its iris, each
+   brow) is turned from the driver's neutral orientation into the avatar's and scaled by that region's size on the
+   avatar over its size on the driver. The driver's shape never reaches the avatar: a still driver moves nothing,
+   however wide their face, and a mouth twice the avatar's moves the avatar's mouth half as far.
+3. Residual: what the rendered frame already shows (its own mesh carried onto the avatar's neutral the same way)
+   is taken off, so the warp adds only what the latent did not draw; and the mouth opens exactly as far as the
+   render's own (its inside and the jaw are the latent's to draw: a warp would only stretch or squash them).
+
+Points are [478,3] pixels (live.mesh.to_pixels); motions [478,2].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from live import mesh
+
+# (points, the two landmarks whose distance is the region's size)
+REGIONS = (
+    (mesh.LIPS, (61, 291)),  # mouth corners
+    (mesh.RIGHT_EYE + mesh.RIGHT_IRIS, (33, 133)),  # eye corners
+    (mesh.LEFT_EYE + mesh.LEFT_IRIS, (362, 263)),
+    (mesh.RIGHT_BROW, (46, 107)),  # brow ends
+    (mesh.LEFT_BROW, (276, 336)),
+)
+MOVED = tuple(sorted({i for idx, _ in REGIONS for i in idx}))
+CORNERS = (61, 291, 78, 308)
+LOWER_LIP = tuple(i for i in (146, 91, 181, 84, 17, 314, 405, 321, 375, 95, 88, 178, 87, 14, 317, 402, 318, 324))
+
+
+def motion(points: np.ndarray, neutral: np.ndarray) -> np.ndarray:
+    """[478,2]: points' movement from `neutral` with head pose and scale removed, in the neutral's pixels."""
+    return (mesh.align_to(points, neutral) - neutral)[:, :2]
+
+
+def rotation_2d(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """[2,2]: the in-plane rotation of the similarity taking src's STABLE points onto dst's (x, y only)."""
+    _, rot, _ = mesh.similarity(src[list(mesh.STABLE), :2], dst[list(mesh.STABLE), :2])
+    return rot
+
+
+def transfer(driver: np.ndarray, driver_neutral: np.ndarray, avatar_neutral: np.ndarray) -> np.ndarray:
+    """[478,2]: the motion the avatar's points should show, in its neutral's pixels (zero outside MOVED)."""
+    m = motion(driver, driver_neutral) @ rotation_2d(driver_neutral, avatar_neutral).T
+    out = np.zeros((len(driver), 2))
+    for idx, (a, b) in REGIONS:
+        on_driver = np.linalg.norm(driver_neutral[a, :2] - driver_neutral[b, :2])
+        on_avatar = np.linalg.norm(avatar_neutral[a, :2] - avatar_neutral[b, :2])
+        out[list(idx)] = m[list(idx)] * (on_avatar / max(on_driver, 1e-6))
+    return out
+
+
+def keep_mouth_drawn(target: np.ndarray, shown: np.ndarray, avatar_neutral: np.ndarray) -> np.ndarray:
+    """target [478,2] (motion in the avatar's neutral) with the lower lip moved so that the mouth opens as far as in
+    `shown` (the render's own motion), no more and no less: the opening is the latent's (it draws the teeth and the
+    jaw, which the warp would only stretch or squash); the lips' shape is the warp's."""
+    excess = np.mean([(target[lo, 1] - target[up, 1]) - (shown[lo, 1] - shown[up, 1]) for up, lo in mesh.INNER_LIP_PAIRS])
+    target = target.copy()
+    target[list(LOWER_LIP), 1] -= excess
+    return target
+
+
+def residual(target: np.ndarray, render: np.ndarray, avatar_neutral: np.ndarray) -> np.ndarray:
+    """[478,2]: how far each point of the rendered frame must move, in the render's pixels, to show `target` (a
+    motion in the avatar's neutral); zero outside MOVED."""
+    shown = motion(render, avatar_neutral)
+    want = keep_mouth_drawn(target, shown, avatar_neutral)
+    diff = np.zeros((len(render), 3))
+    diff[list(MOVED), :2] = (want - shown)[list(MOVED)]
+    s, rot, _ = mesh.similarity(avatar_neutral[list(mesh.STABLE)], render[list(mesh.STABLE)])
+    return (s * diff @ rot.T)[:, :2]

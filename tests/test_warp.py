@@ -1,0 +1,172 @@
+"""The geometric channel: the mesh regions, the transfer, the warp and the warp stage on real faces."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from live import mesh, transfer
+from live.warp import backward_map, backward_map_exact, warp_image
+
+from conftest import run_py
+
+SIZE = 256
+
+
+def test_the_mesh_regions_are_mediapipes():
+    from mediapipe.tasks.python.vision import FaceLandmarksConnections as C
+
+    def points(connections):
+        return tuple(sorted({c.start for c in connections} | {c.end for c in connections}))
+
+    assert mesh.LIPS == points(C.FACE_LANDMARKS_LIPS)
+    assert mesh.LEFT_EYE == points(C.FACE_LANDMARKS_LEFT_EYE) and mesh.RIGHT_EYE == points(C.FACE_LANDMARKS_RIGHT_EYE)
+    assert mesh.LEFT_BROW == points(C.FACE_LANDMARKS_LEFT_EYEBROW)
+    assert mesh.RIGHT_BROW == points(C.FACE_LANDMARKS_RIGHT_EYEBROW)
+    assert mesh.LEFT_IRIS[1:] == points(C.FACE_LANDMARKS_LEFT_IRIS)
+    assert mesh.RIGHT_IRIS[1:] == points(C.FACE_LANDMARKS_RIGHT_IRIS)
+    assert sorted(mesh.FACE_OVAL) == list(points(C.FACE_LANDMARKS_FACE_OVAL))
+    ring = {(c.start, c.end) for c in C.FACE_LANDMARKS_FACE_OVAL}
+    assert all((a, b) in ring for a, b in zip(mesh.FACE_OVAL, mesh.FACE_OVAL[1:] + mesh.FACE_OVAL[:1]))
+
+
+def ellipse(n: int = 36, c=(128.0, 140.0), r=(70.0, 95.0)) -> np.ndarray:
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    return np.stack([c[0] + r[0] * np.sin(t), c[1] - r[1] * np.cos(t)], 1)
+
+
+def test_the_fast_map_matches_the_exact_one():
+    rng = np.random.default_rng(0)
+    src = rng.uniform([95, 100], [160, 200], (60, 2))
+    dst = src + np.stack([3 * np.sin(src[:, 1] / 15), 2 * np.cos(src[:, 0] / 12)], 1)  # a face moves smoothly
+    fast = backward_map(src, dst, ellipse(), SIZE, 20.0)
+    exact = backward_map_exact(src, dst, ellipse(), SIZE, 20.0)
+    assert np.abs(fast - exact).max() < 0.35  # pixels
+    # and the map takes each control's target back to where it was
+    at = exact[np.round(dst[:, 1]).astype(int), np.round(dst[:, 0]).astype(int)]
+    assert np.abs(at - (src + (np.round(dst) - dst))).max() < 0.6
+
+
+def test_the_warp_never_reads_outside_the_image_nor_outside_the_oval():
+    src = ellipse(20, r=(30.0, 40.0))
+    dst = src + np.array([400.0, -300.0])  # absurd targets
+    for make in (backward_map, backward_map_exact):
+        m = make(src, dst, ellipse(), SIZE, 20.0)
+        assert m.min() >= 0 and m.max() <= SIZE - 1
+    m = backward_map(src, src + 3.0, ellipse(), SIZE, 20.0)
+    ys, xs = np.mgrid[0:SIZE, 0:SIZE]
+    outside = ((xs - 128) / 71.0) ** 2 + ((ys - 140) / 96.0) ** 2 > 1.0
+    assert np.array_equal(m[outside], np.stack([xs, ys], -1)[outside].astype(np.float32))
+    image = np.random.default_rng(1).integers(0, 255, (SIZE, SIZE, 3), np.uint8)
+    assert np.array_equal(warp_image(image, m)[outside], image[outside])
+
+
+@pytest.fixture(scope="module")
+def avatar_mesh(landmarker_path) -> np.ndarray:
+    """[478,3] pixels: MediaPipe's mesh of generated face 1 at rest (256²)."""
+    res = run_py(f"""
+        import json
+        import numpy as np, torch
+        from live.assets import AssetStore
+        from live.avatar import load_avatar
+        from live.config import Config
+        from live.landmarker import FaceTracker
+        from live.stages import neutral_render
+        store = AssetStore(progress=False)
+        cfg = Config(); cfg.synthesis.seed = 1
+        image = neutral_render(cfg, load_avatar(cfg, store, fit=False))()
+        tracker = FaceTracker({str(landmarker_path)!r}, num_faces=1, max_side=4096); tracker.open()
+        print(json.dumps({{"lm": tracker.detect(image, 0.0)[0].landmarks.tolist()}}))
+    """)
+    return mesh.to_pixels(np.array(res["lm"]), SIZE, SIZE)
+
+
+def test_a_still_driver_moves_nothing_however_wide_their_face(avatar_mesh):
+    wide = avatar_mesh * np.array([1.4, 1.0, 1.4]) + np.array([30.0, 10.0, 0.0])  # a wider face, elsewhere
+    assert np.abs(transfer.transfer(wide, wide, avatar_mesh)).max() < 1e-9
+    # the render at rest needs no warp
+    assert np.abs(transfer.residual(np.zeros((478, 2)), avatar_mesh, avatar_mesh)).max() < 1e-6
+
+
+def test_a_wider_drivers_pucker_is_scaled_to_the_avatars_mouth(avatar_mesh):
+    wide = avatar_mesh * np.array([1.5, 1.0, 1.5])  # driver: the same face 1.5x as wide
+    pucker = wide.copy()
+    lips = list(mesh.LIPS)
+    centre = wide[lips, 0].mean()
+    pucker[lips, 0] = centre + 0.8 * (wide[lips, 0] - centre)  # lips drawn in by 20%
+    target = transfer.transfer(pucker, wide, avatar_mesh)
+    moved = avatar_mesh[:, :2] + target
+    width = lambda p: abs(p[291, 0] - p[61, 0])  # noqa: E731 - mouth corners
+    assert width(moved) / width(avatar_mesh) == pytest.approx(0.8, abs=0.01)  # the same share, not 1.5x the pixels
+    assert np.abs(target[list(mesh.FACE_OVAL)]).max() == 0  # the face's outline stays where it is
+    assert np.ptp(moved[list(mesh.FACE_OVAL), 0]) == pytest.approx(np.ptp(avatar_mesh[list(mesh.FACE_OVAL), 0]))
+
+
+def test_the_warp_never_opens_the_mouth_wider_than_the_render(avatar_mesh):
+    target = np.zeros((478, 2))
+    for up, lo in mesh.INNER_LIP_PAIRS:
+        target[lo, 1] += 12.0  # the driver opens 12 px; the render (at rest) shows a closed mouth
+    move = transfer.residual(target, avatar_mesh, avatar_mesh)
+    gap = [move[lo, 1] - move[up, 1] for up, lo in mesh.INNER_LIP_PAIRS]
+    assert np.abs(gap).max() < 1e-6
+
+
+def test_a_pucker_drives_the_avatars_mouth_and_leaves_the_outside_alone(landmarker_path):
+    """End to end: a generated face whose only motion is a lip pucker (its mouth landmarks warped in by 25%) drives
+    another generated face through tracking, encoder, synthesis and warp; the avatar's mouth narrows about as much,
+    and outside the face oval the output is the render, pixel for pixel. Without the warp it does not narrow."""
+    res = run_py(f"""
+        import json
+        import numpy as np, torch
+        torch.set_grad_enabled(False)
+        from live import mesh
+        from live.assets import AssetStore
+        from live.avatar import load_avatar
+        from live.config import Config
+        from live.frames import Frame
+        from live.landmarker import FaceTracker
+        from live.pipeline import Pipeline
+        from live.stages import build_stages, neutral_render
+        from live.stages.capture import FrameList
+        from live.warp import backward_map, warp_image
+        store = AssetStore(progress=False)
+        dcfg = Config(); dcfg.synthesis.seed = 3
+        still = neutral_render(dcfg, load_avatar(dcfg, store, fit=False))()
+        tracker = FaceTracker({str(landmarker_path)!r}, num_faces=1, max_side=4096); tracker.open()
+        n = mesh.to_pixels(tracker.detect(still, 0.0)[0].landmarks, 256, 256)
+        lips = list(mesh.LIPS)
+        dst = n[lips, :2].copy(); c = dst[:, 0].mean(); dst[:, 0] = c + 0.75 * (dst[:, 0] - c)
+        pucker = warp_image(still, backward_map(n[lips, :2], dst, n[list(mesh.FACE_OVAL), :2], 256,
+                                                0.25 * mesh.interocular(n)))
+        images = [still] * 4 + [pucker] * 4
+        frames = [Frame(seq=i, t_capture_ns=i, t_media_s=i / 25, image=im) for i, im in enumerate(images)]
+
+        def mouth(image, t):
+            p = mesh.to_pixels(tracker.detect(image, t)[0].landmarks, 256, 256)
+            return float(np.linalg.norm(p[291, :2] - p[61, :2]) / mesh.interocular(p))
+
+        res = {{"driver": mouth(pucker, 1.0) / mouth(still, 2.0) - 1}}
+        for warp in (True, False):
+            cfg = Config(); cfg.synthesis.seed = 1; cfg.warp.enabled = warp; cfg.tracking.smoothing = 0
+            out = []
+            Pipeline(FrameList(frames), build_stages(("tracking", "encoder", "synthesis", "warp"), cfg, store),
+                     lossless=True, on_frame=out.append).run()
+            res[str(warp)] = mouth(out[-1].output, 3.0 + warp) / mouth(out[0].output, 5.0 + warp) - 1
+            if warp:
+                first, last = out[0], out[-1]
+                res["still_unwarped"] = first.render is None or bool(np.array_equal(first.render, first.output))
+                res["warped"] = last.render is not None
+                face = tracker.detect(last.render, 7.0)[0]
+                import cv2
+                inside = np.zeros((256, 256), np.uint8)
+                cv2.fillPoly(inside, [np.round(mesh.to_pixels(face.landmarks, 256, 256)[list(mesh.FACE_OVAL), :2])
+                                     .astype(np.int32)], 1)
+                inside = cv2.dilate(inside, np.ones((5, 5), np.uint8))
+                res["outside_changed"] = int((last.output != last.render)[inside == 0].any(-1).sum())
+        print(json.dumps(res))
+    """)
+    assert res["driver"] < -0.12, res  # the synthetic pucker reads as one on the driver
+    assert res["warped"] and res["still_unwarped"], res
+    assert res["True"] < 0.6 * res["driver"], res  # the avatar's mouth narrows by at least 60% as much
+    assert abs(res["False"]) < 0.3 * abs(res["driver"]), res  # and the latent alone barely narrows it
+    assert res["outside_changed"] == 0, res
