@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                 cfg.synthesis.backend = backend
             frames = args.frames or (300 if spec.strip().isdigit() else None)
             source = open_capture(spec, realtime=args.realtime, loop=args.loop, max_frames=frames)
+            cfg.warp.enabled = "warp" in names  # named: measured, whatever the default
             stages = build_stages(names, cfg, store, avatar)
             lossless = not (args.realtime or source.kind == "camera")
             paced = not (lossless or args.no_pace)

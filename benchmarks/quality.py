@@ -86,11 +86,13 @@ class AvatarProbe:
 
     name = "probe"
 
-    def __init__(self, model, metric, reference, encoder, stride: int):
+    def __init__(self, model, metric, reference, encoder, stride: int, keep: bool = False):
+        # keep: keep (driver, latent-only render, output) images of every frame (for --strip)
         from live.stages.tracking import TrackingStage
 
         self.tracker = TrackingStage(model, smoothing=0)
-        self.metric, self.reference, self.encoder, self.stride = metric, reference, encoder, stride
+        self.metric, self.reference, self.encoder, self.stride, self.keep = metric, reference, encoder, stride, keep
+        self.images = []
         self.out, self.dist, self.asks, self.faces, self.seams = [], [], [], [], []
 
     def start(self) -> None:
@@ -102,6 +104,8 @@ class AvatarProbe:
         self.faces.append(face)
         self.out.append(signals(face))
         self.seams.append(seam(frame.output, frame.render, face))
+        if self.keep:
+            self.images.append((frame.image, frame.output if frame.render is None else frame.render, frame.output))
         if (len(self.out) - 1) % self.stride == 0:
             d = self.metric.descriptor(frame.output, upsample=0)
             self.dist.append(self.metric.distance(d, self.reference) if d is not None and self.reference is not None
@@ -152,9 +156,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pose-share", type=float,
                    help="largest share of that budget the head pose may take, 0..1 (default: the encoder's own; "
                         "1 lets a strong nod or turn still every expression)")
-    p.add_argument("--no-warp", action="store_true", help="leave the geometric channel out (the latent alone)")
+    p.add_argument("--warp", action=argparse.BooleanOptionalAction,
+                   help="with or without the geometric channel (default: as `live run`, live.config.WarpConfig)")
     p.add_argument("--json", metavar="PATH")
     p.add_argument("--plot", metavar="PNG", help="per-frame plot of the first identity x clip")
+    p.add_argument("--strip", metavar="STEM",
+                   help="write STEM.png (6 frames) and STEM.mp4 of the first identity x clip: driver | latent only "
+                        "| with the warp")
     args = p.parse_args(argv)
     if args.pose_share is not None and not 0 < args.pose_share <= 1:
         p.error(f"--pose-share must be in (0, 1], got {args.pose_share}")
@@ -197,8 +205,10 @@ def main(argv: list[str] | None = None) -> int:
             net = SynthesisNet(gen, avatar.styles, avatar.k, args.size, tuned_head=avatar.head)
             neutral_img = to_uint8(net(torch.zeros(1, avatar.k, 512)).numpy())
             neutral_desc = metric.descriptor(neutral_img if avatar.crop is None else avatar.crop)
-            probe = AvatarProbe(model, metric, neutral_desc, avatar.encoder, args.id_stride)
-            cfg.warp.enabled = not args.no_warp
+            probe = AvatarProbe(model, metric, neutral_desc, avatar.encoder, args.id_stride,
+                                keep=bool(args.strip) and plot_data is None)
+            if args.warp is not None:
+                cfg.warp.enabled = args.warp
             stages = build_stages(("encoder", "synthesis", "warp"), cfg, store, avatar)
             Pipeline(FrameList(frames), [*stages, probe], lossless=True).run()
             out, dist, asks = probe.out, probe.dist, probe.asks
@@ -222,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
                 pooled["range"] += [ranged(drv[i] - d0, o0) for i in ok]
             if plot_data is None:
                 plot_data = (name, seed, drv, out, dist, args.id_stride)
+                if args.strip:
+                    for path in strip(args.strip, probe.images, args.size):
+                        print(f"wrote {path}")
     result = {"pairs": pairs, "overall": overall(pairs, pooled), "machine": machine_info(),
               "whole_face": {"blendshapes": pooled_blends(whole), "landmarks": pooled_landmarks(whole),
                              "seam": round(float(np.mean(all_seams)), 3) if all_seams else None},
@@ -239,6 +252,31 @@ def main(argv: list[str] | None = None) -> int:
         plot(args.plot, *plot_data)
         print(f"wrote {args.plot}")
     return 0
+
+
+def strip(stem: str, images: list, size: int) -> list[str]:
+    """STEM.png (six frames spread over the clip, one per row) and STEM.mp4 (every frame) of [driver | latent
+    only | with the warp] rows, each panel size x size (the driver centre-cropped to a square)."""
+    import cv2
+
+    from live.video_file import VideoWriter
+
+    def square(img):
+        h, w = img.shape[:2]
+        s = min(h, w)
+        return cv2.resize(img[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s], (size, size),
+                          interpolation=cv2.INTER_AREA)
+
+    rows = [np.hstack([square(d), r, o]) for d, r, o in images]
+    if not rows:
+        return []
+    picks = np.linspace(0, len(rows) - 1, 6).round().astype(int)
+    cv2.imwrite(stem + ".png", cv2.cvtColor(np.vstack([rows[i] for i in picks]), cv2.COLOR_RGB2BGR))
+    video = VideoWriter(Path(stem + ".mp4"), 25.0, (3 * size, size))
+    for row in rows:
+        video.write(row)
+    video.close()
+    return [stem + ".png", stem + ".mp4"]
 
 
 def reads(response) -> list[tuple[int, int]]:

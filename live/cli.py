@@ -125,10 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
                             "compiles) and kept in engines/auto-backend.json; torch-compile on CUDA. A compile is "
                             "cached after the first; a failed compile falls back to plain torch")
         p.add_argument("--device", default="cpu", help="cpu or cuda")
-        p.add_argument("--warp", action=argparse.BooleanOptionalAction, default=True,
-                       help="the geometric channel (default on): after synthesis, move the face's pixels for the "
-                            "driver's movements the generator cannot draw (pout, lip press, squint, gaze); the "
-                            "latent keeps the mouth opening, teeth, lids and head turns. --no-warp: latent only")
+        p.add_argument("--warp", action=argparse.BooleanOptionalAction, default=False,
+                       help="the geometric channel (experimental, default off): after synthesis, move the face's "
+                            "pixels for the driver's movements the generator cannot draw (pout, lip press, squint, "
+                            "gaze); the latent keeps the mouth opening, teeth and head turns. It follows the "
+                            "mouth and eyes twice as closely but costs likeness (benchmarks/QUALITY.md)")
         p.add_argument("--warp-strength", type=float, default=1.0, metavar="S",
                        help="0..2: how far the warp follows the driver (1 = as far as they move; default 1; "
                             "keys w/W in the preview, a slider on the served page)")

@@ -46,7 +46,8 @@ class EncoderConfig:
 
 @dataclass
 class WarpConfig:
-    enabled: bool = True  # the geometric channel: warp the render for the driver's face movements
+    enabled: bool = False  # the geometric channel: warp the render for the driver's face movements (off until it
+    # keeps identity and pose as well as the latent alone: benchmarks/QUALITY.md, 2026-12-03)
     strength: float = 1.0  # 0..2: scale of the warp (the starting value of the live control)
 
 
