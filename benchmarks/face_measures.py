@@ -19,7 +19,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from live import mesh
+from live import mesh, transfer
 from live.frames import BLENDSHAPE_NAMES
 
 MOVING = 0.02
@@ -47,7 +47,7 @@ def landmark_motion(faces: list, ok: list[int], size: tuple[int, int]) -> np.nda
     pts = [mesh.to_pixels(faces[i].landmarks, *size) for i in ok]
     ref = pts[0]
     iod = mesh.interocular(ref)
-    return np.array([(mesh.align_to(p, ref) - ref)[:, :2] / iod for p in pts])
+    return np.array([transfer.motion(p, ref) / iod for p in pts])
 
 
 def pair_data(drv: list, out: list, drv_size: tuple[int, int], out_size: int) -> dict:

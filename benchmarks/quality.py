@@ -174,8 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     from live.encoder import load_encoder
     from live.models.generator import load_mobilestylegan
     from live.pipeline import Pipeline
-    from live.render import SynthesisNet, to_uint8
-    from live.stages import build_stages
+    from live.stages import build_stages, neutral_render
     from live.stages.capture import FrameList
 
     store = AssetStore(progress=sys.stderr.isatty())
@@ -202,8 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 cfg.synthesis.identity_file = Path(seed.strip())
             avatar = load_avatar(cfg, store, fit=not args.no_avatar_fit, encoder=enc)
-            net = SynthesisNet(gen, avatar.styles, avatar.k, args.size, tuned_head=avatar.head)
-            neutral_img = to_uint8(net(torch.zeros(1, avatar.k, 512)).numpy())
+            neutral_img = neutral_render(cfg, avatar)()
             neutral_desc = metric.descriptor(neutral_img if avatar.crop is None else avatar.crop)
             probe = AvatarProbe(model, metric, neutral_desc, avatar.encoder, args.id_stride,
                                 keep=bool(args.strip) and plot_data is None)

@@ -1,7 +1,7 @@
 """MediaPipe's face mesh: named landmark regions and the rigid alignment that takes head pose out of it.
 
 The index sets are MediaPipe's own (`FaceLandmarksConnections`, the points of each connection set), written
-out so that importing them costs nothing; tests/test_mesh.py checks them against MediaPipe's. Landmarks here
+out so that importing them costs nothing; tests/test_warp.py checks them against MediaPipe's. Landmarks here
 are pixels: `to_pixels` turns a `Face`'s normalised [478,3] into x, y in pixels and z at the x scale.
 """
 
@@ -27,8 +27,6 @@ INNER_LIP_PAIRS = ((191, 95), (80, 88), (81, 178), (82, 87), (13, 14), (312, 317
 STABLE = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 2, 98, 327, 33, 133, 362, 263, 127, 356, 234, 454)
 MOUTH = LIPS
 EYES = LEFT_EYE + RIGHT_EYE
-BROWS = LEFT_BROW + RIGHT_BROW
-IRISES = LEFT_IRIS + RIGHT_IRIS
 
 
 def to_pixels(landmarks: np.ndarray, width: int, height: int) -> np.ndarray:

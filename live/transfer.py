@@ -29,8 +29,7 @@ REGIONS = (
     (mesh.LEFT_BROW, (276, 336)),
 )
 MOVED = tuple(sorted({i for idx, _ in REGIONS for i in idx}))
-CORNERS = (61, 291, 78, 308)
-LOWER_LIP = tuple(i for i in (146, 91, 181, 84, 17, 314, 405, 321, 375, 95, 88, 178, 87, 14, 317, 402, 318, 324))
+LOWER_LIP = (146, 91, 181, 84, 17, 314, 405, 321, 375, 95, 88, 178, 87, 14, 317, 402, 318, 324)  # no corners
 
 
 def motion(points: np.ndarray, neutral: np.ndarray) -> np.ndarray:

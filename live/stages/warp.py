@@ -46,7 +46,6 @@ class WarpStage:
         self._target: np.ndarray | None = None  # [478,2] last target motion in the avatar's neutral
         self._t: float | None = None
         self._clock = 0.0  # MediaPipe's VIDEO mode needs rising timestamps: the stage keeps its own
-        self.warped = 0  # frames the stage moved pixels of
 
     def start(self) -> None:
         self.tracker.open()
@@ -85,7 +84,6 @@ class WarpStage:
         oval = points[list(mesh.FACE_OVAL), :2]
         src = points[moved, :2]
         backward = backward_map(src, src + move, oval, size, FEATHER_IOD * mesh.interocular(points))
-        self.warped += 1
         return frame.replace(output=warp_image(render, backward), render=render)
 
     def _follow(self, frame: Frame) -> np.ndarray | None:

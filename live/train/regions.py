@@ -6,13 +6,14 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-# Landmark indices of the MediaPipe face mesh (the canonical FACEMESH_* contours).
+from live import mesh
+
+# Landmark indices of the MediaPipe face mesh: live.mesh's (the regions are convex hulls: order does not matter),
+# and the outer lip contour.
 LIPS = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185]
-OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152, 148, 176,
-        149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109]
-EYES = ([263, 249, 390, 373, 374, 380, 381, 382, 362, 466, 388, 387, 386, 385, 384, 398],
-        [33, 7, 163, 144, 145, 153, 154, 155, 133, 246, 161, 160, 159, 158, 157, 173])
-BROWS = ([276, 283, 282, 295, 285, 300, 293, 334, 296, 336], [46, 53, 52, 65, 55, 70, 63, 105, 66, 107])
+OVAL = list(mesh.FACE_OVAL)
+EYES = (list(mesh.LEFT_EYE), list(mesh.RIGHT_EYE))
+BROWS = (list(mesh.LEFT_BROW), list(mesh.RIGHT_BROW))
 NOSE_BOTTOM, CHEEK_LEFT, CHEEK_RIGHT = 2, 234, 454
 KINDS = ("mouth", "eyes", "brows")
 
