@@ -113,7 +113,7 @@ def oval_outside(face, size: int, margin: float = 0.05) -> np.ndarray:
     pts = mesh.to_pixels(face.landmarks, size, size)[list(mesh.FACE_OVAL), :2]
     inside = np.zeros((size, size), np.uint8)
     cv2.fillPoly(inside, [np.round(pts).astype(np.int32)], 1)
-    k = max(1, int(round(margin * size)))
+    k = max(1, round(margin * size))
     inside = cv2.dilate(inside, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1)))
     return inside == 0
 

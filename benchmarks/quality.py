@@ -170,8 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_grad_enabled(False)
     from live.avatar import load_avatar
     from live.config import Config
-    from live.metrics.face_distance import IdentityMetric
     from live.encoder import load_encoder
+    from live.metrics.face_distance import IdentityMetric
     from live.models.generator import load_mobilestylegan
     from live.pipeline import Pipeline
     from live.stages import build_stages, neutral_render

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import run_py
 
 from live import mesh, transfer
 from live.warp import backward_map, backward_map_exact, warp_image
-
-from conftest import run_py
 
 SIZE = 256
 
@@ -96,7 +95,7 @@ def test_a_wider_drivers_pucker_is_scaled_to_the_avatars_mouth(avatar_mesh):
     pucker[lips, 0] = centre + 0.8 * (wide[lips, 0] - centre)  # lips drawn in by 20%
     target = transfer.transfer(pucker, wide, avatar_mesh)
     moved = avatar_mesh[:, :2] + target
-    width = lambda p: abs(p[291, 0] - p[61, 0])  # noqa: E731 - mouth corners
+    width = lambda p: abs(p[291, 0] - p[61, 0])
     assert width(moved) / width(avatar_mesh) == pytest.approx(0.8, abs=0.01)  # the same share, not 1.5x the pixels
     assert np.abs(target[list(mesh.FACE_OVAL)]).max() == 0  # the face's outline stays where it is
     assert np.ptp(moved[list(mesh.FACE_OVAL), 0]) == pytest.approx(np.ptp(avatar_mesh[list(mesh.FACE_OVAL), 0]))
