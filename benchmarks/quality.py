@@ -158,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
                         "1 lets a strong nod or turn still every expression)")
     p.add_argument("--warp", action=argparse.BooleanOptionalAction,
                    help="with or without the geometric channel (default: as `live run`, live.config.WarpConfig)")
+    p.add_argument("--warp-residual", choices=("predicted", "observed"),
+                   help="how the warp knows the render's mesh: predicted from the offset or tracked on every render "
+                        "(default: as `live run`)")
     p.add_argument("--json", metavar="PATH")
     p.add_argument("--plot", metavar="PNG", help="per-frame plot of the first identity x clip")
     p.add_argument("--strip", metavar="STEM",
@@ -207,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
                                 keep=bool(args.strip) and plot_data is None)
             if args.warp is not None:
                 cfg.warp.enabled = args.warp
+            if args.warp_residual:
+                cfg.warp.residual = args.warp_residual
             stages = build_stages(("encoder", "synthesis", "warp"), cfg, store, avatar)
             Pipeline(FrameList(frames), [*stages, probe], lossless=True).run()
             out, dist, asks = probe.out, probe.dist, probe.asks

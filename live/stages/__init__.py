@@ -4,11 +4,15 @@ stage depends on another having been built first."""
 
 from __future__ import annotations
 
+import logging
+
 from live.assets import AssetStore
 from live.avatar import Avatar, load_avatar
 from live.config import Config
 from live.controls import Controls
 from live.stage import Stage
+
+log = logging.getLogger(__name__)
 
 STAGE_NAMES = ("tracking", "encoder", "synthesis", "warp")  # in pipeline order; warp only with config.warp.enabled
 
@@ -42,25 +46,36 @@ def synthesis_stage(config: Config, avatar: Avatar) -> Stage:
 
 
 def neutral_render(config: Config, avatar: Avatar):
-    """A function giving the avatar at rest as the synthesis stage renders it ([S,S,3] uint8, plain torch)."""
+    """A function giving the avatar at an offset ([1,K,512]; None: at rest) as the synthesis stage renders it
+    ([S,S,3] uint8, plain torch, without the roll)."""
+    state = {}
 
-    def render():
+    def render(offset=None):
         import torch
 
         from live.render import SynthesisNet, to_uint8
 
-        s = config.synthesis
-        net = SynthesisNet(avatar.generator, avatar.styles, avatar.k, s.size, s.early_exit, tuned_head=avatar.head)
+        if "net" not in state:
+            s = config.synthesis
+            state["net"] = SynthesisNet(avatar.generator, avatar.styles, avatar.k, s.size, s.early_exit,
+                                        tuned_head=avatar.head)
+        x = torch.zeros(1, avatar.k, 512) if offset is None else torch.as_tensor(offset, dtype=torch.float32)
         with torch.no_grad():
-            return to_uint8(net(torch.zeros(1, avatar.k, 512)).numpy())
+            return to_uint8(state["net"](x).numpy())
 
     return render
 
 
 def warp_stage(config: Config, store: AssetStore, avatar: Avatar, controls: Controls | None = None) -> Stage:
+    from live.avatar_mesh import encoder_directions
     from live.stages.warp import WarpStage
 
-    return WarpStage(store.resolve("face_landmarker"), neutral_render(config, avatar), controls,
+    if config.warp.residual not in ("predicted", "observed"):
+        raise ValueError(f"warp.residual must be 'predicted' or 'observed', got {config.warp.residual!r}")
+    directions = encoder_directions(avatar.encoder, avatar.emotion) if config.warp.residual == "predicted" else None
+    if directions is None and config.warp.residual == "predicted":
+        log.info("the warp tracks every render: this encoder's offsets have no directions to predict the mesh from")
+    return WarpStage(store.resolve("face_landmarker"), neutral_render(config, avatar), directions, controls,
                      release_s=config.encoder.release_s)
 
 

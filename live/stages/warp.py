@@ -2,9 +2,11 @@
 movement the driver makes that the latent did not draw (a pout, a press, a squint, where the eyes look).
 
 Per frame: the driver's mesh motion from their neutral (the encoder's reference face, `Frame.neutral`), head pose
-removed, transferred onto the avatar's neutral mesh (live.transfer); the rendered frame tracked (MediaPipe on the
-render) to take off what the latent already moved; the rest applied as a smooth warp inside the face oval
-(live.warp). A frame the stage cannot measure (no driver face, no face found on the render) passes unwarped.
+removed, transferred onto the avatar's neutral mesh (live.transfer); what the latent already moved taken off, the
+render's mesh either predicted from the frame's offset (live.avatar_mesh: measured once at start, the default) or
+observed (MediaPipe on every render: ~10-15 ms more, and its jitter); the rest applied as a smooth warp inside the
+face oval (live.warp). A frame the stage cannot measure (no driver face; observed: no face on the render) passes
+unwarped.
 Freeze holds the warp's target; when the driver's face is lost it eases back to none, as the encoder's offset does.
 """
 
@@ -18,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from live import mesh, transfer
+from live.avatar_mesh import AvatarMesh, Direction
 from live.controls import Controls
 from live.frames import Frame
 from live.landmarker import FaceTracker
@@ -33,15 +36,19 @@ NEUTRAL_PASSES = 12  # MediaPipe's VIDEO mode settles on a still image over fram
 class WarpStage:
     name = "warp"
 
-    def __init__(self, model_path: Path, neutral_render: Callable[[], np.ndarray], controls: Controls | None = None,
-                 release_s: float = 0.5):
-        # model_path: face_landmarker.task (to track the renders); neutral_render: gives the avatar at rest, [S,S,3]
-        # uint8 (called once in start()); controls: live strength (controls.warp_strength, 0 = off) and freeze;
-        # release_s: time constant of the ease back when the driver's face is lost.
-        self.tracker = FaceTracker(model_path, num_faces=1, max_side=4096)
-        self.neutral_render = neutral_render
+    def __init__(self, model_path: Path, render: Callable[[np.ndarray], np.ndarray],
+                 directions: list[Direction] | None, controls: Controls | None = None, release_s: float = 0.5):
+        # model_path: face_landmarker.task; render: offset [1,K,512] -> the avatar as synthesis renders it ([S,S,3]
+        # uint8; called at start); directions: what the offsets are made of (live.avatar_mesh.encoder_directions),
+        # probed at start to predict the render's mesh, or None to track every render instead; controls: live
+        # strength (controls.warp_strength, 0 = off) and freeze; release_s: time constant of the ease back when the
+        # driver's face is lost.
+        self.tracker = FaceTracker(model_path, num_faces=1, max_side=4096, video=directions is None)
+        self.render, self.directions = render, directions
         self.controls = controls or Controls()
         self.release_s = release_s
+        self.k = None if directions is None else directions[0].vector.size // 512
+        self.avatar_mesh: AvatarMesh | None = None  # predicted mode
         self.avatar_neutral: np.ndarray | None = None  # [478,3] pixels of the avatar at rest
         self._target: np.ndarray | None = None  # [478,2] last target motion in the avatar's neutral
         self._t: float | None = None
@@ -49,20 +56,26 @@ class WarpStage:
 
     def start(self) -> None:
         self.tracker.open()
-        image = self.neutral_render()
+        if self.directions is not None:
+            self.avatar_mesh = AvatarMesh.measure(self.render, self._track, self.directions, self.k)
+            self.avatar_neutral = self.avatar_mesh.neutral
+            return
+        image = self.render(None)
         for _ in range(NEUTRAL_PASSES):
-            faces = self.tracker.detect(image, self._tick())
-        if not faces:
+            points = self._track(image)
+        if points is None:
             raise ValueError("no face found on the avatar's neutral render: the warp cannot run on this identity "
                              "(start without it: --no-warp)")
-        self.avatar_neutral = mesh.to_pixels(faces[0].landmarks, image.shape[1], image.shape[0])
+        self.avatar_neutral = points
+
+    def _track(self, image: np.ndarray) -> np.ndarray | None:
+        """[478,3] pixels of the face on a render, or None."""
+        self._clock += 1.0 / 30
+        faces = self.tracker.detect(image, self._clock)
+        return mesh.to_pixels(faces[0].landmarks, image.shape[1], image.shape[0]) if faces else None
 
     def close(self) -> None:
         self.tracker.close()
-
-    def _tick(self) -> float:
-        self._clock += 1.0 / 30
-        return self._clock
 
     def process(self, frame: Frame) -> Frame:
         strength = self.controls.warp_strength
@@ -70,11 +83,11 @@ class WarpStage:
         render = frame.output
         if strength <= 0 or target is None or not isinstance(render, np.ndarray):
             return frame
-        faces = self.tracker.detect(render, self._tick())
-        if not faces:
+        if self.avatar_mesh is not None:
+            points = self.avatar_mesh.predict(frame.offset, frame.avatar_roll)
+        elif (points := self._track(render)) is None:
             return frame
         size = render.shape[0]
-        points = mesh.to_pixels(faces[0].landmarks, size, size)
         moved = list(transfer.MOVED)
         move = transfer.residual(strength * target, points, self.avatar_neutral)[moved]
         length = np.linalg.norm(move, axis=1, keepdims=True)
