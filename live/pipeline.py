@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
+from threadpoolctl import threadpool_limits
+
 from live.frames import END, Frame
 from live.gpu import OnHost
 from live.pacing import Pacer
@@ -129,6 +131,10 @@ class Pipeline:
 
     def run(self) -> RunResult:
         """Run until the input ends, a stage fails (raises StageError) or Ctrl-C (returns interrupted)."""
+        # numpy's BLAS on one thread, for the rest of the process: each stage has its own thread, the per-frame
+        # matrices are small, and BLAS threads spinning between them took the cores synthesis needs (fps.py d3 with
+        # the warp, 2 cores: 4.7 -> 7.0 fps). torch's own threads (OpenMP) are not BLAS's and keep their setting.
+        threadpool_limits(1, user_api="blas")
         with self._lock:
             self._workers = self._build_workers()
         restore = self._catch_ctrl_c()

@@ -5,8 +5,9 @@ where that point is in the render) times a falloff that is 1 inside the face ova
 hair, ears and background are never touched. Applied with OpenCV's remap (bilinear, the map clamped into the
 image: no pixel is ever taken from outside it).
 
-`backward_map_exact` evaluates the spline at every pixel (the reference); `backward_map` evaluates it on a coarse
-grid over the face's box and interpolates (the fast path, checked against the reference in tests/test_warp.py).
+`backward_map_exact` evaluates the spline at every pixel (the reference); `box_map` evaluates it on a coarse grid
+over the face's box and interpolates (the fast path, checked against the reference in tests/test_warp.py), and
+`warp_face` resamples only that box.
 """
 
 from __future__ import annotations
@@ -55,8 +56,10 @@ def falloff(oval: np.ndarray, shape: tuple[int, int], width: float, scale: float
 
 
 def _controls(src: np.ndarray, dst: np.ndarray, oval: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Controls at the targets (offset back to the source) and at the oval (no offset)."""
-    return np.vstack([dst, oval]), np.vstack([src - dst, np.zeros_like(oval)])
+    """Controls at the targets (offset back to the source) and at every other oval point (no offset: the falloff
+    holds the whole oval still; half its points keep the spline from drifting outwards at half the fitting cost)."""
+    anchors = oval[::2]
+    return np.vstack([dst, anchors]), np.vstack([src - dst, np.zeros_like(anchors)])
 
 
 def backward_map_exact(src: np.ndarray, dst: np.ndarray, oval: np.ndarray, size: int, width: float) -> np.ndarray:
@@ -69,14 +72,14 @@ def backward_map_exact(src: np.ndarray, dst: np.ndarray, oval: np.ndarray, size:
     return np.clip(np.stack([xs, ys], -1) + off, 0, size - 1).astype(np.float32)
 
 
-def backward_map(src: np.ndarray, dst: np.ndarray, oval: np.ndarray, size: int, width: float) -> np.ndarray:
-    """backward_map_exact with the spline on a GRID² lattice over the oval's box, bilinearly interpolated."""
+def box_map(src: np.ndarray, dst: np.ndarray, oval: np.ndarray, size: int,
+            width: float) -> tuple[int, int, np.ndarray] | None:
+    """(x0, y0, map [h,w,2]): backward_map_exact over the oval's box only (outside it the map is the identity), with
+    the spline on a GRID² lattice bilinearly interpolated; None when the box is empty."""
     x0, y0 = np.floor(oval.min(0)).clip(0, size - 1).astype(int)
     x1, y1 = np.ceil(oval.max(0)).clip(0, size - 1).astype(int)
-    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
-    base = np.stack([xs, ys], -1)
     if x1 - x0 < 2 or y1 - y0 < 2:
-        return base
+        return None
     c, v = _controls(src, dst, oval)
     w, a = tps_fit(c, v)
     nx, ny = x1 - x0 + 1, y1 - y0 + 1
@@ -85,10 +88,36 @@ def backward_map(src: np.ndarray, dst: np.ndarray, oval: np.ndarray, size: int, 
     gy = y0 + (np.arange(GRID) + 0.5) * ny / GRID - 0.5
     lattice = np.stack(np.meshgrid(gx, gy), -1).reshape(-1, 2)
     coarse = tps_eval(c, w, a, lattice).reshape(GRID, GRID, 2).astype(np.float32)
-    box = cv2.resize(coarse, (nx, ny), interpolation=cv2.INTER_LINEAR)
-    off = np.zeros((size, size, 2), np.float32)
-    off[y0:y1 + 1, x0:x1 + 1] = box * falloff(oval - [x0, y0], (ny, nx), width)[..., None]
-    return np.clip(base + off, 0, size - 1)
+    off = cv2.resize(coarse, (nx, ny), interpolation=cv2.INTER_LINEAR)
+    off *= falloff(oval - [x0, y0], (ny, nx), width)[..., None]
+    ys, xs = np.mgrid[y0:y1 + 1, x0:x1 + 1].astype(np.float32)
+    off[..., 0] += xs
+    off[..., 1] += ys
+    return x0, y0, np.clip(off, 0, size - 1, out=off)
+
+
+def backward_map(src: np.ndarray, dst: np.ndarray, oval: np.ndarray, size: int, width: float) -> np.ndarray:
+    """[S,S,2] float32: box_map spread over the whole image (the identity outside the box)."""
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+    full = np.stack([xs, ys], -1)
+    box = box_map(src, dst, oval, size, width)
+    if box is not None:
+        x0, y0, m = box
+        full[y0:y0 + m.shape[0], x0:x0 + m.shape[1]] = m
+    return full
+
+
+def warp_face(image: np.ndarray, src: np.ndarray, dst: np.ndarray, oval: np.ndarray, width: float) -> np.ndarray:
+    """[S,S,3] uint8: `image` with its points src [N,2] moved to dst, the warp fading to nothing at the oval [M,2]
+    (width: pixels of the fade); only the oval's box is resampled (the per-frame path)."""
+    box = box_map(src, dst, oval, image.shape[0], width)
+    if box is None:
+        return image
+    x0, y0, m = box
+    out = image.copy()
+    out[y0:y0 + m.shape[0], x0:x0 + m.shape[1]] = cv2.remap(image, m[..., 0], m[..., 1], cv2.INTER_LINEAR,
+                                                            borderMode=cv2.BORDER_REPLICATE)
+    return out
 
 
 def warp_image(image: np.ndarray, backward: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ from live.avatar_mesh import AvatarMesh, Direction
 from live.controls import Controls
 from live.frames import Frame
 from live.landmarker import FaceTracker
-from live.warp import backward_map, warp_image
+from live.warp import warp_face
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +96,8 @@ class WarpStage:
             return frame
         oval = points[list(mesh.FACE_OVAL), :2]
         src = points[moved, :2]
-        backward = backward_map(src, src + move, oval, size, FEATHER_IOD * mesh.interocular(points))
-        return frame.replace(output=warp_image(render, backward), render=render)
+        output = warp_face(render, src, src + move, oval, FEATHER_IOD * mesh.interocular(points))
+        return frame.replace(output=output, render=render)
 
     def _follow(self, frame: Frame) -> np.ndarray | None:
         """This frame's target motion (held when frozen, eased to none without a driver face), or None."""
