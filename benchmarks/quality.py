@@ -161,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warp-residual", choices=("predicted", "observed"),
                    help="how the warp knows the render's mesh: predicted from the offset or tracked on every render "
                         "(default: as `live run`)")
+    p.add_argument("--warp-gains", metavar="M,E,B", help="the warp's mouth, eyes and brows shares (default 1,1,1)")
     p.add_argument("--json", metavar="PATH")
     p.add_argument("--plot", metavar="PNG", help="per-frame plot of the first identity x clip")
     p.add_argument("--strip", metavar="STEM",
@@ -212,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
                 cfg.warp.enabled = args.warp
             if args.warp_residual:
                 cfg.warp.residual = args.warp_residual
+            if args.warp_gains:
+                cfg.warp.mouth, cfg.warp.eyes, cfg.warp.brows = (float(x) for x in args.warp_gains.split(","))
             stages = build_stages(("encoder", "synthesis", "warp"), cfg, store, avatar)
             Pipeline(FrameList(frames), [*stages, probe], lossless=True).run()
             out, dist, asks = probe.out, probe.dist, probe.asks

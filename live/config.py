@@ -49,6 +49,9 @@ class WarpConfig:
     enabled: bool = False  # the geometric channel: warp the render for the driver's face movements (off until it
     # keeps identity and pose as well as the latent alone: benchmarks/QUALITY.md, 2026-12-03)
     strength: float = 1.0  # 0..2: scale of the warp (the starting value of the live control)
+    mouth: float = 1.0  # 0..2: the share of each group's move the warp makes (0: as the latent drew it)
+    eyes: float = 1.0
+    brows: float = 1.0
     residual: str = "predicted"  # how the render's own mesh is known: "predicted" from the offset (probed once at
     # start, live.avatar_mesh) or "observed" (MediaPipe on every render)
 

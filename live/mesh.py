@@ -22,6 +22,9 @@ FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365
              149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
 # Inner lip pairs (upper, lower) across the mouth opening, from the right corner to the left.
 INNER_LIP_PAIRS = ((191, 95), (80, 88), (81, 178), (82, 87), (13, 14), (312, 317), (311, 402), (310, 318), (415, 324))
+# Eyelid pairs (upper, lower) across each eye's opening, from corner to corner (each eye's corners excluded).
+RIGHT_LID_PAIRS = ((161, 163), (160, 144), (159, 145), (158, 153), (157, 154))
+LEFT_LID_PAIRS = ((388, 390), (387, 373), (386, 374), (385, 380), (384, 381))
 # Points an expression hardly moves: forehead, nose bridge and tip, eye corners, temples. Head pose is the
 # similarity that carries these from one frame's mesh onto another's.
 STABLE = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 2, 98, 327, 33, 133, 362, 263, 127, 356, 234, 454)

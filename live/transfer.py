@@ -20,15 +20,16 @@ import numpy as np
 
 from live import mesh
 
-# (points, the two landmarks whose distance is the region's size)
+# (group, points, the two landmarks whose distance is the region's size)
 REGIONS = (
-    (mesh.LIPS, (61, 291)),  # mouth corners
-    (mesh.RIGHT_EYE + mesh.RIGHT_IRIS, (33, 133)),  # eye corners
-    (mesh.LEFT_EYE + mesh.LEFT_IRIS, (362, 263)),
-    (mesh.RIGHT_BROW, (46, 107)),  # brow ends
-    (mesh.LEFT_BROW, (276, 336)),
+    ("mouth", mesh.LIPS, (61, 291)),  # mouth corners
+    ("eyes", mesh.RIGHT_EYE + mesh.RIGHT_IRIS, (33, 133)),  # eye corners
+    ("eyes", mesh.LEFT_EYE + mesh.LEFT_IRIS, (362, 263)),
+    ("brows", mesh.RIGHT_BROW, (46, 107)),  # brow ends
+    ("brows", mesh.LEFT_BROW, (276, 336)),
 )
-MOVED = tuple(sorted({i for idx, _ in REGIONS for i in idx}))
+GROUPS = ("mouth", "eyes", "brows")
+MOVED = tuple(sorted({i for _, idx, _ in REGIONS for i in idx}))
 LOWER_LIP = (146, 91, 181, 84, 17, 314, 405, 321, 375, 95, 88, 178, 87, 14, 317, 402, 318, 324)  # no corners
 
 
@@ -47,7 +48,7 @@ def transfer(driver: np.ndarray, driver_neutral: np.ndarray, avatar_neutral: np.
     """[478,2]: the motion the avatar's points should show, in its neutral's pixels (zero outside MOVED)."""
     m = motion(driver, driver_neutral) @ rotation_2d(driver_neutral, avatar_neutral).T
     out = np.zeros((len(driver), 2))
-    for idx, (a, b) in REGIONS:
+    for _, idx, (a, b) in REGIONS:
         on_driver = np.linalg.norm(driver_neutral[a, :2] - driver_neutral[b, :2])
         on_avatar = np.linalg.norm(avatar_neutral[a, :2] - avatar_neutral[b, :2])
         out[list(idx)] = m[list(idx)] * (on_avatar / max(on_driver, 1e-6))
@@ -64,12 +65,31 @@ def keep_mouth_drawn(target: np.ndarray, shown: np.ndarray, avatar_neutral: np.n
     return target
 
 
-def residual(target: np.ndarray, render: np.ndarray, avatar_neutral: np.ndarray) -> np.ndarray:
+UPPER_LIDS = ((246, 161, 160, 159, 158, 157, 173), (466, 388, 387, 386, 385, 384, 398))
+
+
+def keep_eyes_drawn(target: np.ndarray, shown: np.ndarray) -> np.ndarray:
+    """target [478,2] with each upper lid moved so that the eye opens as far as in `shown`: lids closing over the
+    eye are new content the latent draws (a warp would squash the iris instead of covering it); the eye's shape,
+    position and gaze stay the warp's."""
+    target = target.copy()
+    for pairs, upper in zip((mesh.RIGHT_LID_PAIRS, mesh.LEFT_LID_PAIRS), UPPER_LIDS):
+        excess = np.mean([(target[lo, 1] - target[up, 1]) - (shown[lo, 1] - shown[up, 1]) for up, lo in pairs])
+        target[list(upper), 1] += excess
+    return target
+
+
+def residual(target: np.ndarray, render: np.ndarray, avatar_neutral: np.ndarray,
+             gains: dict[str, float] | None = None) -> np.ndarray:
     """[478,2]: how far each point of the rendered frame must move, in the render's pixels, to show `target` (a
-    motion in the avatar's neutral); zero outside MOVED."""
+    motion in the avatar's neutral); zero outside MOVED. gains: the share of each group's (GROUPS) move the warp
+    makes (default 1; 0 leaves that group as the latent drew it)."""
     shown = motion(render, avatar_neutral)
-    want = keep_mouth_drawn(target, shown, avatar_neutral)
+    want = keep_eyes_drawn(keep_mouth_drawn(target, shown, avatar_neutral), shown)
     diff = np.zeros((len(render), 3))
     diff[list(MOVED), :2] = (want - shown)[list(MOVED)]
+    for group, idx, _ in REGIONS:
+        if gains is not None and gains.get(group, 1.0) != 1.0:
+            diff[list(idx), :2] *= gains[group]
     s, rot, _ = mesh.similarity(avatar_neutral[list(mesh.STABLE)], render[list(mesh.STABLE)])
     return (s * diff @ rot.T)[:, :2]

@@ -110,6 +110,29 @@ def test_the_warp_never_opens_the_mouth_wider_than_the_render(avatar_mesh):
     assert np.abs(gap).max() < 1e-6
 
 
+def test_the_warp_leaves_the_eyes_opening_to_the_latent(avatar_mesh):
+    target = np.zeros((478, 2))
+    for pairs in (mesh.RIGHT_LID_PAIRS, mesh.LEFT_LID_PAIRS):
+        for up, _ in pairs:
+            target[up, 1] += 3.0  # the driver's upper lids come 3 px down (a blink); the render's eyes stay open
+    target[list(mesh.RIGHT_IRIS), 0] += 2.0  # and they look aside
+    move = transfer.residual(target, avatar_mesh, avatar_mesh)
+    for pairs in (mesh.RIGHT_LID_PAIRS, mesh.LEFT_LID_PAIRS):
+        assert np.abs([move[lo, 1] - move[up, 1] for up, lo in pairs]).max() < 1e-6
+    assert np.allclose(move[list(mesh.RIGHT_IRIS), 0], 2.0, atol=0.05)  # the gaze is the warp's
+
+
+def test_a_group_at_gain_zero_is_left_as_the_latent_drew_it(avatar_mesh):
+    render = avatar_mesh.copy()
+    render[list(mesh.LIPS), 0] += (render[list(mesh.LIPS), 0] - render[list(mesh.LIPS), 0].mean()) * 0.1  # wider
+    target = np.zeros((478, 2))
+    target[list(mesh.RIGHT_BROW), 1] -= 2.0  # the driver raises a brow and keeps the mouth still
+    move = transfer.residual(target, render, avatar_mesh, {"mouth": 0.0})
+    assert not move[list(mesh.LIPS)].any()  # the render's wider mouth stays
+    assert np.abs(move[list(mesh.RIGHT_BROW), 1]).mean() > 1.5
+    assert np.abs(transfer.residual(target, render, avatar_mesh)[list(mesh.LIPS)]).max() > 1.0  # gain 1 narrows it
+
+
 def test_a_pucker_drives_the_avatars_mouth_and_leaves_the_outside_alone(landmarker_path):
     """End to end: a generated face whose only motion is a lip pucker (its mouth landmarks warped in by 25%) drives
     another generated face through tracking, encoder, synthesis and warp; the avatar's mouth narrows about as much,

@@ -75,8 +75,9 @@ def warp_stage(config: Config, store: AssetStore, avatar: Avatar, controls: Cont
     directions = encoder_directions(avatar.encoder, avatar.emotion) if config.warp.residual == "predicted" else None
     if directions is None and config.warp.residual == "predicted":
         log.info("the warp tracks every render: this encoder's offsets have no directions to predict the mesh from")
+    w = config.warp
     return WarpStage(store.resolve("face_landmarker"), neutral_render(config, avatar), directions, controls,
-                     release_s=config.encoder.release_s)
+                     release_s=config.encoder.release_s, gains={"mouth": w.mouth, "eyes": w.eyes, "brows": w.brows})
 
 
 def build_stages(names: list[str] | tuple[str, ...], config: Config, store: AssetStore,

@@ -37,16 +37,18 @@ class WarpStage:
     name = "warp"
 
     def __init__(self, model_path: Path, render: Callable[[np.ndarray], np.ndarray],
-                 directions: list[Direction] | None, controls: Controls | None = None, release_s: float = 0.5):
+                 directions: list[Direction] | None, controls: Controls | None = None, release_s: float = 0.5,
+                 gains: dict[str, float] | None = None):
         # model_path: face_landmarker.task; render: offset [1,K,512] -> the avatar as synthesis renders it ([S,S,3]
         # uint8; called at start); directions: what the offsets are made of (live.avatar_mesh.encoder_directions),
         # probed at start to predict the render's mesh, or None to track every render instead; controls: live
         # strength (controls.warp_strength, 0 = off) and freeze; release_s: time constant of the ease back when the
-        # driver's face is lost.
+        # driver's face is lost; gains: the share of each group's move (live.transfer.GROUPS) the warp makes.
         self.tracker = FaceTracker(model_path, num_faces=1, max_side=4096, video=directions is None)
         self.render, self.directions = render, directions
         self.controls = controls or Controls()
         self.release_s = release_s
+        self.gains = gains
         self.k = None if directions is None else directions[0].vector.size // 512
         self.avatar_mesh: AvatarMesh | None = None  # predicted mode
         self.avatar_neutral: np.ndarray | None = None  # [478,3] pixels of the avatar at rest
@@ -89,7 +91,7 @@ class WarpStage:
             return frame
         size = render.shape[0]
         moved = list(transfer.MOVED)
-        move = transfer.residual(strength * target, points, self.avatar_neutral)[moved]
+        move = transfer.residual(strength * target, points, self.avatar_neutral, self.gains)[moved]
         length = np.linalg.norm(move, axis=1, keepdims=True)
         move *= np.clip(1 - DEADBAND_PX * size / 256 / np.maximum(length, 1e-9), 0, 1)
         if not move.any():
