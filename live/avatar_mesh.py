@@ -41,9 +41,10 @@ class Direction:
 
 
 def encoder_directions(encoder, emotion: np.ndarray | None) -> list[Direction] | None:
-    """The directions a calibrated encoder's offsets are made of (expression directions probed at each quarter of
-    their coefficients' range: a jaw can stay shut up to ~0.7 and then open fast), every head row the map uses at HEAD_PROBES_DEG), and the emotion edit's; None for an
-    encoder without them (the linear baseline: its offsets span the whole map, nothing to probe)."""
+    """The directions a calibrated encoder's offsets are made of: expression directions probed at each quarter of
+    their coefficients' range (a jaw can stay shut up to ~0.7 and then open fast), every head row the map uses at
+    HEAD_PROBES_DEG, and the emotion edit. None for an encoder without them (the linear baseline: its offsets span
+    the whole map, nothing to probe)."""
     from live.models.encoder import POSE_SCALE, SIGNAL_INDEX
 
     response = getattr(encoder, "response", None)

@@ -25,6 +25,10 @@ INNER_LIP_PAIRS = ((191, 95), (80, 88), (81, 178), (82, 87), (13, 14), (312, 317
 # Eyelid pairs (upper, lower) across each eye's opening, from corner to corner (each eye's corners excluded).
 RIGHT_LID_PAIRS = ((161, 163), (160, 144), (159, 145), (158, 153), (157, 154))
 LEFT_LID_PAIRS = ((388, 390), (387, 373), (386, 374), (385, 380), (384, 381))
+RIGHT_UPPER_LID = (246, 161, 160, 159, 158, 157, 173)  # corner to corner, the corners excluded
+LEFT_UPPER_LID = (466, 388, 387, 386, 385, 384, 398)
+# The lower lip, outer and inner, without the mouth corners.
+LOWER_LIP = (146, 91, 181, 84, 17, 314, 405, 321, 375, 95, 88, 178, 87, 14, 317, 402, 318, 324)
 # Points an expression hardly moves: forehead, nose bridge and tip, eye corners, temples. Head pose is the
 # similarity that carries these from one frame's mesh onto another's.
 STABLE = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 2, 98, 327, 33, 133, 362, 263, 127, 356, 234, 454)

@@ -28,9 +28,8 @@ REGIONS = (
     ("brows", mesh.RIGHT_BROW, (46, 107)),  # brow ends
     ("brows", mesh.LEFT_BROW, (276, 336)),
 )
-GROUPS = ("mouth", "eyes", "brows")
+GROUPS = tuple(dict.fromkeys(group for group, _, _ in REGIONS))  # mouth, eyes, brows
 MOVED = tuple(sorted({i for _, idx, _ in REGIONS for i in idx}))
-LOWER_LIP = (146, 91, 181, 84, 17, 314, 405, 321, 375, 95, 88, 178, 87, 14, 317, 402, 318, 324)  # no corners
 
 
 def motion(points: np.ndarray, neutral: np.ndarray) -> np.ndarray:
@@ -61,11 +60,8 @@ def keep_mouth_drawn(target: np.ndarray, shown: np.ndarray, avatar_neutral: np.n
     jaw, which the warp would only stretch or squash); the lips' shape is the warp's."""
     excess = np.mean([(target[lo, 1] - target[up, 1]) - (shown[lo, 1] - shown[up, 1]) for up, lo in mesh.INNER_LIP_PAIRS])
     target = target.copy()
-    target[list(LOWER_LIP), 1] -= excess
+    target[list(mesh.LOWER_LIP), 1] -= excess
     return target
-
-
-UPPER_LIDS = ((246, 161, 160, 159, 158, 157, 173), (466, 388, 387, 386, 385, 384, 398))
 
 
 def keep_eyes_drawn(target: np.ndarray, shown: np.ndarray) -> np.ndarray:
@@ -73,7 +69,7 @@ def keep_eyes_drawn(target: np.ndarray, shown: np.ndarray) -> np.ndarray:
     eye are new content the latent draws (a warp would squash the iris instead of covering it); the eye's shape,
     position and gaze stay the warp's."""
     target = target.copy()
-    for pairs, upper in zip((mesh.RIGHT_LID_PAIRS, mesh.LEFT_LID_PAIRS), UPPER_LIDS):
+    for pairs, upper in ((mesh.RIGHT_LID_PAIRS, mesh.RIGHT_UPPER_LID), (mesh.LEFT_LID_PAIRS, mesh.LEFT_UPPER_LID)):
         excess = np.mean([(target[lo, 1] - target[up, 1]) - (shown[lo, 1] - shown[up, 1]) for up, lo in pairs])
         target[list(upper), 1] += excess
     return target
@@ -88,8 +84,8 @@ def residual(target: np.ndarray, render: np.ndarray, avatar_neutral: np.ndarray,
     want = keep_eyes_drawn(keep_mouth_drawn(target, shown, avatar_neutral), shown)
     diff = np.zeros((len(render), 3))
     diff[list(MOVED), :2] = (want - shown)[list(MOVED)]
-    for group, idx, _ in REGIONS:
-        if gains is not None and gains.get(group, 1.0) != 1.0:
-            diff[list(idx), :2] *= gains[group]
+    if gains:
+        for group, idx, _ in REGIONS:
+            diff[list(idx), :2] *= gains.get(group, 1.0)
     s, rot, _ = mesh.similarity(avatar_neutral[list(mesh.STABLE)], render[list(mesh.STABLE)])
     return (s * diff @ rot.T)[:, :2]

@@ -115,11 +115,10 @@ def warp_face(image: np.ndarray, src: np.ndarray, dst: np.ndarray, oval: np.ndar
         return image
     x0, y0, m = box
     out = image.copy()
-    out[y0:y0 + m.shape[0], x0:x0 + m.shape[1]] = cv2.remap(image, m[..., 0], m[..., 1], cv2.INTER_LINEAR,
-                                                            borderMode=cv2.BORDER_REPLICATE)
+    out[y0:y0 + m.shape[0], x0:x0 + m.shape[1]] = warp_image(image, m)
     return out
 
 
 def warp_image(image: np.ndarray, backward: np.ndarray) -> np.ndarray:
-    """[S,S,3] uint8 sampled at backward [S,S,2] (bilinear)."""
+    """[h,w,3] uint8: image sampled at backward [h,w,2] (bilinear; the whole image or a box of it)."""
     return cv2.remap(image, backward[..., 0], backward[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

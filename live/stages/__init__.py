@@ -70,12 +70,12 @@ def warp_stage(config: Config, store: AssetStore, avatar: Avatar, controls: Cont
     from live.avatar_mesh import encoder_directions
     from live.stages.warp import WarpStage
 
-    if config.warp.residual not in ("predicted", "observed"):
-        raise ValueError(f"warp.residual must be 'predicted' or 'observed', got {config.warp.residual!r}")
-    directions = encoder_directions(avatar.encoder, avatar.emotion) if config.warp.residual == "predicted" else None
-    if directions is None and config.warp.residual == "predicted":
-        log.info("the warp tracks every render: this encoder's offsets have no directions to predict the mesh from")
     w = config.warp
+    if w.residual not in ("predicted", "observed"):
+        raise ValueError(f"warp.residual must be 'predicted' or 'observed', got {w.residual!r}")
+    directions = encoder_directions(avatar.encoder, avatar.emotion) if w.residual == "predicted" else None
+    if directions is None and w.residual == "predicted":
+        log.info("the warp tracks every render: this encoder's offsets have no directions to predict the mesh from")
     return WarpStage(store.resolve("face_landmarker"), neutral_render(config, avatar), directions, controls,
                      release_s=config.encoder.release_s, gains={"mouth": w.mouth, "eyes": w.eyes, "brows": w.brows})
 
