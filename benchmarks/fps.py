@@ -24,9 +24,10 @@ import tempfile
 from pathlib import Path
 
 from live.assets import AssetStore
+from live.avatar import load_avatar
+from live.compose import parse_frame
 from live.config import Config
 from live.pipeline import Pipeline
-from live.avatar import load_avatar
 from live.stages import STAGE_NAMES, build_stages
 from live.stages.capture import open_capture
 from live.stages.file import NullSink
@@ -74,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--k", type=int, help="style layers that take the per-frame offset, without the encoder stage "
                                         "(default: the encoder's, 10)")
     p.add_argument("--device", default="cpu", help="synthesis device: cpu or cuda")
+    p.add_argument("--frame", default="1280x720",
+                   help="frame size the compose stage makes (WxH; with 'compose' in --stages; default 1280x720)")
+    p.add_argument("--fixed-head", action="store_true", help="the compose stage keeps the head where the photo has it")
     p.add_argument("--json", nargs="?", const="-", metavar="PATH", help="write JSON to PATH (alone: print it)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -103,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
             frames = args.frames or (300 if spec.strip().isdigit() else None)
             source = open_capture(spec, realtime=args.realtime, loop=args.loop, max_frames=frames)
             cfg.warp.enabled = "warp" in names  # named: measured, whatever the default
+            cfg.frame.size = parse_frame(args.frame) if "compose" in names else None
+            cfg.frame.fixed_head = args.fixed_head
             stages = build_stages(names, cfg, store, avatar)
             lossless = not (args.realtime or source.kind == "camera")
             paced = not (lossless or args.no_pace)
@@ -120,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                       "warmup": args.warmup, "mode": "lossless" if lossless else "realtime (drop oldest)",
                       "source_fps": source.fps, "paced": paced, "stages": names,
                       "backends": [b for b in backends if b],
-                      "size": args.size, "k": avatar.k if args.k is None and avatar else args.k}
+                      "size": args.size, "frame": args.frame if "compose" in names else "avatar", "k": avatar.k if args.k is None and avatar else args.k}
     print(format_summary(summary))
     if args.json == "-":
         print(json.dumps(summary, indent=2))

@@ -30,6 +30,8 @@ class Avatar:
     crop: np.ndarray | None  # [S,S,3] uint8 RGB aligned source photo of an enrolled identity, else None
     encoder: object  # live.encoder.Encoder fitted to this avatar where it could be (LinearEncoder: the baseline)
     emotion: np.ndarray | None  # [1,K,512] happy(+)/sad(-) edit for the encoder's K, or None
+    photo: np.ndarray | None = None  # [h,w,3] uint8 RGB the enrolled portrait around the face (live.compose), or None
+    photo_quad: np.ndarray | None = None  # [4,2] float64 the FFHQ crop's corners in `photo`'s pixels
 
     @property
     def k(self) -> int:
@@ -47,12 +49,13 @@ def load_avatar(config: Config, store: AssetStore, fit: bool | None = None, enco
 
     s = config.synthesis
     generator = load_mobilestylegan(store)
-    crop = head = None
+    crop = head = photo = quad = None
     if s.identity_file is not None:
         from live.identity_file import IdentityFileError, load_identity
 
         enrolled = load_identity(s.identity_file, generator.source_sha256)
         styles, head, crop = enrolled.styles, enrolled.head, enrolled.crop
+        photo, quad = enrolled.photo, enrolled.photo_quad
         if styles.shape[1] != generator.num_layers:
             raise IdentityFileError(f"{s.identity_file} holds {styles.shape[1]} style layers, the generator takes "
                                     f"{generator.num_layers} (damaged): enroll the portrait again")
@@ -63,4 +66,4 @@ def load_avatar(config: Config, store: AssetStore, fit: bool | None = None, enco
         from live.avatar_fit_cache import fit_encoder
 
         encoder = fit_encoder(encoder, store, generator, styles, head, progress=store.progress)
-    return Avatar(generator, styles, head, crop, encoder, load_direction(encoder.k))
+    return Avatar(generator, styles, head, crop, encoder, load_direction(encoder.k), photo, quad)

@@ -133,6 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--warp-strength", type=float, default=1.0, metavar="S",
                        help="0..2: how far the warp follows the driver (1 = as far as they move; default 1; "
                             "keys w/W in the preview, a slider on the served page)")
+        p.add_argument("--frame", metavar="WxH|avatar",
+                       help="size of the picture sent out: 1280x720 (default with --vcam and for `live serve`), "
+                            "640x480, any even WIDTHxHEIGHT, or avatar (the generator's square: the default for "
+                            "files and benchmarks). A frame shows the avatar inside its own photo (an enrolled "
+                            "identity's portrait, extended by a blur where it ends; a generated identity's "
+                            "1024² picture), the head moving in it as the driver's does")
+        p.add_argument("--fixed-head", action="store_true",
+                       help="with --frame WxH: keep the avatar where its photo has it (the head turns and tilts "
+                            "but does not move across or towards the picture)")
         p.add_argument("--no-avatar-fit", action="store_true",
                        help="skip fitting the encoder to this avatar (its response curves, their cross-talk, its head "
                             "gains and identity costs are measured on the avatar once, ~25 s, and cached; without "

@@ -17,7 +17,8 @@ examples:
 
 The photo: one person, face towards the camera, at least 128 px across (eyes ~32 px apart); larger is
 better up to ~1000 px. Several faces: the largest is used. Grayscale works (the avatar stays grey).
-The identity file holds the latent, the aligned crop, the generator's sha256 and the measured fidelity
+The identity file holds the latent, the aligned crop, your photo around the face (--no-photo leaves it out),
+the generator's sha256 and the measured fidelity
 (LPIPS, and dlib's identity distance when its models are cached or with --identity-metric on: < 0.6 is the
 same person by dlib's rule).
 Enrolling the same photo again reuses the cached result.
@@ -42,6 +43,10 @@ def add_enroll_parser(sub, add_common) -> None:
                         "Applies to --size 256")
     e.add_argument("--steps", type=int, help="override the number of inversion steps (tests, experiments)")
     e.add_argument("--no-cache", action="store_true", help="enroll again even if this photo was enrolled before")
+    e.add_argument("--no-photo", action="store_true",
+                   help="leave the photo out of the identity file (by default it keeps the part of your portrait "
+                        "around the face, JPEG, so the avatar can be shown inside it: --frame). Without it the "
+                        "frame is made from the generator's picture of the avatar")
     e.add_argument("--identity-metric", choices=["auto", "on", "off"], default="auto",
                    help="measure the dlib identity distance of the result: auto (default: when its models are "
                         "cached), on (download them once, 122 MB), off")
@@ -123,6 +128,8 @@ def cmd_enroll(args: argparse.Namespace, store) -> int:
     guard_outputs([out], [args.portrait], args.overwrite)
     identity, _ = enroll_portrait(args.portrait, store, args.quality, args.tune, _settings(args),
                                   cache=not args.no_cache, identity_metric=args.identity_metric)
+    if args.no_photo:
+        identity.photo = identity.photo_quad = None
     save_identity(identity, out)
     f = identity.fidelity
     dist, dist256 = f.get("identity_distance"), f.get("identity_distance_256")

@@ -10,9 +10,15 @@ from live.config import Config
 
 log = logging.getLogger("live")
 
+DEFAULT_FRAME = "1280x720"  # what a webcam sends: the frame for --vcam and `live serve` unless --frame says otherwise
 
-def synthesis_config(args: argparse.Namespace, seed: int = 0, identity_file: Path | None = None) -> Config:
-    """A config with the synthesis and avatar-fit options every command that drives an avatar shares."""
+
+def synthesis_config(args: argparse.Namespace, seed: int = 0, identity_file: Path | None = None,
+                     default_frame: str = "avatar") -> Config:
+    """A config with the synthesis, avatar-fit and frame options every command that drives an avatar shares.
+    default_frame: the frame size when --frame is not given ("avatar" or "WxH")."""
+    from live.compose import parse_frame
+
     cfg = Config()
     cfg.synthesis.seed = seed
     cfg.synthesis.identity_file = identity_file
@@ -23,6 +29,10 @@ def synthesis_config(args: argparse.Namespace, seed: int = 0, identity_file: Pat
     if not 0 <= args.warp_strength <= 2:
         raise ValueError(f"--warp-strength must be within 0..2, got {args.warp_strength:g}")
     cfg.warp.enabled, cfg.warp.strength = args.warp, args.warp_strength
+    cfg.frame.size = parse_frame(args.frame or default_frame)
+    cfg.frame.fixed_head = args.fixed_head
+    if args.fixed_head and cfg.frame.size is None:
+        log.warning("--fixed-head applies to a frame (--frame WxH); the avatar's square has no head to move")
     return cfg
 
 
@@ -40,14 +50,16 @@ def cmd_run(args: argparse.Namespace, store, status_line) -> int:
 
         require_display()
     guard_outputs([args.output], [args.input, args.identity], args.overwrite)
-    cfg = synthesis_config(args, *resolve_identity(args.identity, store))
+    cfg = synthesis_config(args, *resolve_identity(args.identity, store),
+                           default_frame=DEFAULT_FRAME if args.vcam else "avatar")
     cfg.encoder.relative = not args.absolute
     source = open_capture(args.input, realtime=args.realtime, loop=args.loop, max_frames=args.max_frames)
     sinks = [FileSink(video=args.output, fps=source.fps, side_by_side=args.side_by_side)]
     if args.vcam:
         from live.stages.vcam import VcamSink
 
-        sinks.append(VcamSink(args.size, args.size, fps=args.vcam_fps, device=args.vcam_device))
+        width, height = cfg.frame.size or (args.size, args.size)
+        sinks.append(VcamSink(width, height, fps=args.vcam_fps, device=args.vcam_device))
     controls = Controls(expression_gain=cfg.encoder.expression_gain, pose_gain=cfg.encoder.pose_gain,
                         warp_strength=cfg.warp.strength)
     stages = build_stages(STAGE_NAMES, cfg, store, controls=controls) + sinks
@@ -82,7 +94,7 @@ def cmd_demo(args: argparse.Namespace, store, status_line) -> int:
     cfg = synthesis_config(args, args.seed)
     source = ScriptedSource(fps=args.fps)
     sink = FileSink(video=args.output, fps=args.fps)
-    stages = build_stages(("encoder", "synthesis", "warp"), cfg, store) + [sink]
+    stages = build_stages(("encoder", "synthesis", "warp", "compose"), cfg, store) + [sink]
     pipeline = Pipeline(source, stages, lossless=True, warmup=3)
     status = status_line(pipeline)
     pipeline.on_frame = status
@@ -91,6 +103,7 @@ def cmd_demo(args: argparse.Namespace, store, status_line) -> int:
     finally:
         status.end()
     print(format_summary(result.summary))
-    print(f"wrote {args.output}: {result.frames} frames of seed {args.seed} at {args.size}x{args.size}, "
+    width, height = cfg.frame.size or (args.size, args.size)
+    print(f"wrote {args.output}: {result.frames} frames of seed {args.seed} at {width}x{height}, "
           f"{args.fps:g} fps (smile, blink, jaw open, brows, turn left/right, nod)")
     return 130 if result.interrupted else 0

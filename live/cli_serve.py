@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import signal
 from pathlib import Path
@@ -91,7 +92,7 @@ def cmd_serve(args: argparse.Namespace, store) -> int:
     except ImportError:
         raise ValueError("live serve needs aiohttp and aiortc: pip install 'live[webrtc]'") from None
     from live.cli_enroll import resolve_identity
-    from live.cli_run import synthesis_config
+    from live.cli_run import DEFAULT_FRAME, synthesis_config
     from live.rtc import Engine
     from live.server import Server, limit_malloc_arenas
 
@@ -107,26 +108,35 @@ def cmd_serve(args: argparse.Namespace, store) -> int:
     first = next(iter(identities))
     limit_malloc_arenas(MALLOC_ARENAS)  # before the models load and the peers' threads start
     log.info("loading models for %s (first run: compiling can take ~30 s)", first)
-    engine = Engine(synthesis_config(args), store, identities)
+    engine = Engine(synthesis_config(args, default_frame=DEFAULT_FRAME), store, identities)
     server = Server(engine, max_peers=args.max_peers, connect_timeout_s=args.connect_timeout)
     print(f"live serve: open http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port} "
-          f"(identities {', '.join(identities)}, {args.size}², up to {args.max_peers} peers). Ctrl-C stops.",
+          f"(identities {', '.join(identities)}, {'x'.join(map(str, engine.frame))}, up to {args.max_peers} peers). Ctrl-C stops.",
           flush=True)
-    stop_once_on_signals(web.GracefulExit)
-    web.run_app(server.app(), host=args.host, port=args.port, print=None, handle_signals=False)
+    app = server.app()
+    app.on_startup.append(stop_once_on_signals(web.GracefulExit))
+    web.run_app(app, host=args.host, port=args.port, print=None, handle_signals=False)
     return 0
 
 
-def stop_once_on_signals(graceful_exit: type[BaseException]) -> None:
-    """Ctrl-C (or SIGTERM) stops the server gracefully: the first raises `graceful_exit` (aiohttp's run_app then
-    closes the peers) and from then on both are ignored. With aiohttp's handlers a second Ctrl-C 50 ms after the
-    first killed the process by the signal (rc -2): an idle server is gone in less than that, and at the
-    interpreter's shutdown a Python handler is reset to the default, an ignored signal is not."""
-    def on_signal(signum, frame) -> None:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        log.info("stopping: closing the peers")
-        raise graceful_exit()
+def stop_once_on_signals(graceful_exit: type[BaseException]):
+    """An app start-up hook: Ctrl-C (or SIGTERM) stops the server gracefully: the first raises `graceful_exit` (aiohttp's
+    run_app then closes the peers) and from then on both are ignored. With aiohttp's handlers a second Ctrl-C 50 ms
+    after the first killed the process by the signal (rc -2): an idle server is gone in less than that, and at the
+    interpreter's shutdown a Python handler is reset to the default, an ignored signal is not. The handler runs as an
+    event-loop callback (loop.add_signal_handler), not between any two bytecodes: raised inside a weakref callback
+    the exit was swallowed ("Exception ignored in ...") and printed as a traceback."""
+    async def install(app) -> None:
+        loop = asyncio.get_running_loop()
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+        def on_signal() -> None:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+                signal.signal(sig, signal.SIG_IGN)
+            log.info("stopping: closing the peers")
+            raise graceful_exit()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal)
+
+    return install

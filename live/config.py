@@ -57,6 +57,13 @@ class WarpConfig:
 
 
 @dataclass
+class FrameConfig:
+    size: tuple[int, int] | None = None  # (width, height) of the frame sent out (live.compose), None: the avatar's
+    # square as synthesis renders it
+    fixed_head: bool = False  # the avatar stays where its photo has it (no head translation or scale)
+
+
+@dataclass
 class PipelineConfig:
     warmup: int = 5  # frames left out of the statistics
 
@@ -68,4 +75,5 @@ class Config:
     synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     warp: WarpConfig = field(default_factory=WarpConfig)
+    frame: FrameConfig = field(default_factory=FrameConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)

@@ -13,18 +13,24 @@ import dataclasses
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from live.assets import AssetError
 from live.align import ffhq_align, ffhq_quad
+from live.assets import AssetError
+from live.identity_file import (
+    SUFFIX,
+    Identity,
+    IdentityFileError,
+    load_identity,
+    save_identity,
+)
 from live.image_file import truncated
-from live.identity_file import SUFFIX, Identity, IdentityFileError, load_identity, save_identity
 from live.inversion import QUALITY, SIZE, InversionSettings, Inverter, tune_head
 
 log = logging.getLogger(__name__)
@@ -33,6 +39,10 @@ ENROLL_VERSION = "1"  # bump when the recipe changes: cached identities are then
 MIN_FACE_PX = 128  # smallest FFHQ crop side (in source pixels) worth enrolling: the crop is 256²
 MAX_DECODE_SIDE = 4096  # larger images are decoded reduced (bounded memory)
 TUNE_STEPS = {"fast": 60, "best": 200}
+PHOTO_MAX_SIDE = 1080  # the kept photo is scaled down until the face's FFHQ crop is at most this many pixels across
+# (a 1080p frame shows the crop at 1080 px: FRAMING in live.compose)
+PHOTO_REACH = (1.3, 1.0)  # the kept photo reaches this many crop sides left/right and up/down of the crop's centre
+# (a 16:9 frame shows 0.89 each way, and can shift towards the photo)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 
 
@@ -45,6 +55,7 @@ class FoundFace:
     crop: np.ndarray  # [256,256,3] uint8 RGB, FFHQ-aligned
     faces: int  # faces MediaPipe saw
     side_px: float  # crop side in source pixels
+    quad: np.ndarray  # [4,2] float64 the crop's corners in source pixels (live.align.ffhq_quad)
 
 
 def file_sha256(path: Path) -> str:
@@ -117,7 +128,25 @@ def find_face(rgb: np.ndarray, landmarker_path: Path, name: str = "the portrait"
                           f"face seen from the front (dlib's detector score {score:.2f} on the aligned crop; "
                           "animals and heavily stylised drawings are refused). Use a photo of a person facing "
                           "the camera")
-    return FoundFace(crop=crop, faces=len(faces), side_px=side)
+    return FoundFace(crop=crop, faces=len(faces), side_px=side, quad=quad)
+
+
+def keep_photo(rgb: np.ndarray, quad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The part of the portrait a frame can show (PHOTO_REACH around the face's crop), scaled so the crop is at most
+    PHOTO_MAX_SIDE across, and the crop's corners in it: what the identity file keeps to paste the avatar back."""
+    side = float(np.hypot(*(quad[3] - quad[0])))
+    centre = quad.mean(0)
+    reach = np.array(PHOTO_REACH) * side
+    x0, y0 = np.maximum(0, np.floor(centre - reach)).astype(int)
+    x1, y1 = np.minimum([rgb.shape[1], rgb.shape[0]], np.ceil(centre + reach)).astype(int)
+    photo = rgb[y0:y1, x0:x1]
+    quad = quad - [x0, y0]
+    scale = min(1.0, PHOTO_MAX_SIDE / side)
+    if scale < 1.0:
+        w, h = max(1, round(photo.shape[1] * scale)), max(1, round(photo.shape[0] * scale))
+        quad = quad * [w / photo.shape[1], h / photo.shape[0]]
+        photo = cv2.resize(photo, (w, h), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(photo), quad
 
 
 def human_face_score(crop: np.ndarray) -> float | None:
@@ -185,10 +214,16 @@ class Enroller:
         if path is None or not path.is_file():
             return None
         try:
-            return load_identity(path, self.generator.source_sha256)
+            hit = load_identity(path, self.generator.source_sha256)
         except IdentityFileError as exc:
             log.warning("ignoring the cached enrollment %s: %s", path, exc)
             return None
+        if hit.photo is None:  # cached before identity files kept the photo: add it (a face search, not a refit)
+            rgb = read_portrait(portrait)
+            hit.photo, hit.photo_quad = keep_photo(rgb, find_face(rgb, self.store.resolve("face_landmarker"),
+                                                                  portrait.name).quad)
+            save_identity(hit, path)
+        return hit
 
     def enroll(self, portrait: Path | str, quality: str = "fast", tune: bool = False,
                settings: InversionSettings | None = None,
@@ -215,8 +250,9 @@ class Enroller:
             steps = TUNE_STEPS[quality] if settings is QUALITY.get(quality) else max(10, settings.steps // 6)
             head = tune_head(self.inverter, result.styles, target, steps, settings.lpips_size,
                              progress=lambda s, lp: done("tune", s, steps, lp))
+        photo, quad = keep_photo(rgb, face.quad)
         identity = Identity(styles=result.styles, crop=face.crop, generator=self.generator.name,
-                            generator_sha256=self.generator.source_sha256, head=head)
+                            generator_sha256=self.generator.source_sha256, head=head, photo=photo, photo_quad=quad)
         identity.fidelity = self.fidelity(identity)
         if head is not None:
             identity.fidelity["tuned_motion_error"] = round(self.motion_error(identity), 4)
@@ -232,8 +268,8 @@ class Enroller:
     @torch.no_grad()
     def render(self, identity: Identity, offset: torch.Tensor | None = None) -> torch.Tensor:
         """[1,3,256,256] the avatar as `live run --size 256` draws it (offset [1,K,512] on the first layers)."""
-        from live.models.specialize import FixedIdentitySynthesis
         from live.models.early_exit import EXIT_BLOCK
+        from live.models.specialize import FixedIdentitySynthesis
 
         r = self.inverter.render
         head = identity.head or (r.weight, r.bias)
@@ -248,8 +284,8 @@ class Enroller:
         mean over test offsets (jaw open, smile, blink, yaw, pitch) of |d_tuned - d_shared| / |d_shared|,
         where d = render(offset) - render(neutral). Small means the tuning changed looks, not motion."""
         from live.encoder import load_encoder
-        from live.models.encoder import signal_vector
         from live.frames import BLENDSHAPE_NAMES
+        from live.models.encoder import signal_vector
 
         enc = load_encoder()
         shared = dataclasses.replace(identity, head=None)

@@ -5,6 +5,10 @@ Tensors:
     crop           [S,S,3] uint8 RGB    the aligned source face (small, for checks and previews)
     head.weight    [12,C,1,1] float32   optional: the 256² output head tuned to this face (`--tune`)
     head.bias      [1,12,1,1] float32
+    photo          [N] uint8            optional: the source portrait around the face (JPEG bytes, quality 95; the
+                                        region a frame can show, at most PHOTO_MAX_SIDE across the face's crop):
+                                        what the avatar is pasted back into (live.compose)
+    photo_quad     [4,2] float64        the FFHQ crop's corners in that photo's pixels
 Metadata (strings): format, format_version, generator, generator_sha256, live_version, created,
 source_sha256 (the portrait's bytes), quality, tuned, fidelity (JSON), settings (JSON).
 
@@ -20,6 +24,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -41,20 +46,44 @@ class Identity:
     head: tuple[torch.Tensor, torch.Tensor] | None = None  # tuned 256² head (weight, bias) or None
     fidelity: dict = field(default_factory=dict)  # measured at enrollment (lpips, identity_distance, ...)
     meta: dict = field(default_factory=dict)  # source_sha256, quality, settings, live_version, created
+    photo: np.ndarray | None = None  # [h,w,3] uint8 RGB the portrait around the face, or None (files enrolled before
+    # the photo was kept, or with `--no-photo`)
+    photo_quad: np.ndarray | None = None  # [4,2] float64 the FFHQ crop's corners in `photo`'s pixels
 
     def tensors(self) -> dict[str, torch.Tensor]:
         t = {"styles": self.styles.detach().float().contiguous(),
              "crop": torch.from_numpy(np.ascontiguousarray(self.crop, dtype=np.uint8))}
+        if self.photo is not None:
+            t["photo"] = torch.from_numpy(encode_photo(self.photo))
+            t["photo_quad"] = torch.from_numpy(np.asarray(self.photo_quad, np.float64).reshape(4, 2).copy())
         if self.head is not None:
             t["head.weight"] = self.head[0].detach().float().contiguous()
             t["head.bias"] = self.head[1].detach().float().contiguous()
         return t
 
 
+def encode_photo(photo: np.ndarray) -> np.ndarray:
+    """[N] uint8 JPEG bytes (quality 95) of an [h,w,3] uint8 RGB photo."""
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(photo, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    if not ok:
+        raise IdentityFileError(f"could not encode the portrait ({list(photo.shape)}) for the identity file")
+    return data.reshape(-1)
+
+
+def decode_photo(path: Path, data: torch.Tensor, quad: torch.Tensor | None, redo: str) -> tuple[np.ndarray, np.ndarray]:
+    """The photo and its quad from an identity file's tensors, checked."""
+    image = cv2.imdecode(data.numpy().astype(np.uint8, copy=False).reshape(-1), cv2.IMREAD_COLOR) \
+        if data.ndim == 1 and data.numel() > 0 else None
+    if image is None or quad is None or tuple(quad.shape) != (4, 2) or not torch.isfinite(quad).all():
+        raise IdentityFileError(f"{path} has a photo that cannot be read or no crop corners for it (damaged): {redo}")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB), quad.double().numpy()
+
+
 def save_identity(identity: Identity, path: Path | str) -> Path:
     """Write `identity` to `path` atomically (temp file in the same folder, then rename)."""
-    from live import __version__
     from safetensors.torch import save_file
+
+    from live import __version__
 
     path = Path(path).expanduser()
     if path.is_dir():
@@ -67,7 +96,7 @@ def save_identity(identity: Identity, path: Path | str) -> Path:
         "tuned": "1" if identity.head is not None else "0",
     })
     meta.setdefault("live_version", __version__)
-    meta.setdefault("created", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+    meta.setdefault("created", datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(fd)
     try:
@@ -135,6 +164,9 @@ def load_identity(path: Path | str, generator_sha256: str | None = None) -> Iden
     if "head.weight" in tensors or "head.bias" in tensors:
         head = (tensors.get("head.weight"), tensors.get("head.bias"))
         check_head(path, *head, redo)
+    photo = quad = None
+    if "photo" in tensors:
+        photo, quad = decode_photo(path, tensors["photo"], tensors.get("photo_quad"), redo)
     try:
         fidelity = json.loads(meta.get("fidelity", "{}"))
     except json.JSONDecodeError:
@@ -142,4 +174,4 @@ def load_identity(path: Path | str, generator_sha256: str | None = None) -> Iden
     skip = {"format", "format_version", "generator", "generator_sha256", "fidelity", "tuned"}
     return Identity(styles=styles.float(), crop=crop.numpy(), generator=meta.get("generator", ""),
                     generator_sha256=meta.get("generator_sha256", ""), head=head, fidelity=fidelity,
-                    meta={k: v for k, v in meta.items() if k not in skip})
+                    meta={k: v for k, v in meta.items() if k not in skip}, photo=photo, photo_quad=quad)

@@ -7,7 +7,7 @@ sink is the outgoing one:
 
     loop thread:      ingest task   await track.recv() as fast as frames come -> LatestQueue(1) (drops counted)
     pipeline threads: TrackSource -> tracking -> encoder -> synthesis (shared by all peers, locked) -> AvatarSlot
-    loop thread:      AvatarTrack.recv() paced at 30 fps: the newest avatar (repeated if none is newer)
+    loop thread:      AvatarTrack.recv(): each new avatar as it comes (at most 30 fps; the last one again after 0.5 s)
 
 Nothing heavy runs on the event loop: frame conversion and all model work happen on the pipeline's threads.
 Timestamps: each frame carries its server arrival time (`t_capture_ns`), so the avatar's age when it is
@@ -38,7 +38,9 @@ from live.stage import Stage, StageError
 log = logging.getLogger(__name__)
 STATS_WINDOW = 300  # a peer's stats cover its latest frames (~10 s at 30 fps)
 
-SEND_FPS = 30
+SEND_FPS = 30  # the most frames a second the outgoing track sends
+KEEPALIVE_S = 0.5  # ... and the longest it waits for a new avatar before sending the last one again
+POLL_S = 1 / 200  # how often the track looks for a new avatar while it waits
 CLOCK = 90_000
 
 
@@ -79,9 +81,10 @@ class Engine:
         if not identities:
             raise ValueError("the server needs at least one identity")
         self.config, self.store, self.identities = config, store, dict(identities)
-        self.size = config.synthesis.size
+        self.frame = config.frame.size or (config.synthesis.size, config.synthesis.size)  # (width, height) sent
         self._lock = threading.Lock()
         self._sessions: set[PeerSession] = set()
+        self._scenes: dict[str, object] = {}  # identity name -> its live.compose.Scene (made once, shared by peers)
         self.identity = next(iter(self.identities))
         self.avatar, self.synthesis, self.avatar_config = self._load(self.identity)
 
@@ -99,18 +102,35 @@ class Engine:
         avatar = load_avatar(config, self.store)
         synthesis = synthesis_stage(config, avatar)
         synthesis.start()
+        if config.frame.size is not None and name not in self._scenes:  # made here, not on the peers' threads
+            from live.stages import rest_scene
+
+            scene = rest_scene(config, self.store, avatar)()
+            with self._lock:
+                self._scenes[name] = scene
         return avatar, SharedStage(synthesis), config
 
     def stages(self, controls: Controls) -> list[Stage]:
-        """A new peer's tracking, encoder, (shared) synthesis and own warp stages for the current identity."""
+        """A new peer's tracking, encoder, (shared) synthesis and own warp and compose stages for the current
+        identity."""
         from live.stages import encoder_stage, tracking_stage, warp_stage
 
         with self._lock:
-            avatar, synthesis, config = self.avatar, self.synthesis, self.avatar_config
+            avatar, synthesis, config, name = self.avatar, self.synthesis, self.avatar_config, self.identity
         stages = [tracking_stage(self.config, self.store), encoder_stage(self.config, avatar, controls), synthesis]
         if self.config.warp.enabled:
             stages.append(warp_stage(config, self.store, avatar, controls))
+        if self.config.frame.size is not None:
+            stages.append(self._compose_stage(name, config, controls))
         return stages
+
+    def _compose_stage(self, name: str, config: Config, controls: Controls) -> Stage:
+        """A peer's compose stage, on the identity's scene (made once when the identity was loaded)."""
+        from live.stages.compose import ComposeStage
+
+        scene = self._scenes[name]
+        return ComposeStage(lambda: scene, controls, fixed_head=config.frame.fixed_head,
+                            release_s=config.encoder.release_s)
 
     def attach(self, session: PeerSession) -> None:
         with self._lock:
@@ -134,6 +154,8 @@ class Engine:
             session.pipeline.replace("synthesis", lambda old: synthesis)
             if self.config.warp.enabled:
                 session.pipeline.replace("warp", lambda old: warp_stage(config, self.store, avatar, old.controls))
+            if self.config.frame.size is not None:
+                session.pipeline.replace("compose", lambda old: self._compose_stage(name, config, old.controls))
 
 
 class TrackSource:
@@ -232,11 +254,16 @@ class PeerSession:
         except StageError as exc:  # reported to the page through stats(), logged by the pipeline
             self.error = f"{type(exc.error).__name__}: {exc}"
 
+    def newest(self) -> int | None:
+        """The sequence number of the newest avatar, or None before the first."""
+        a = self.slot.avatar
+        return None if a is None else a.seq
+
     def next_avatar(self) -> np.ndarray:
         """The newest avatar (black before the first one); records its age as latency."""
         a = self.slot.avatar
         if a is None:
-            return np.zeros((self.engine.size, self.engine.size, 3), np.uint8)
+            return np.zeros((self.engine.frame[1], self.engine.frame[0], 3), np.uint8)
         self.latencies.append((time.perf_counter_ns() - a.t_arrival_ns) / 1e6)
         self.frames_sent += 1
         return a.image
@@ -271,7 +298,8 @@ class PeerSession:
 
 
 def avatar_track(session: PeerSession):
-    """An aiortc video track that sends the session's newest avatar at SEND_FPS."""
+    """An aiortc video track that sends the session's newest avatar as it is made, at most SEND_FPS and at least every
+    KEEPALIVE_S: a frame is encoded (VP8, the costly part at 1280x720) only when there is a new avatar to show."""
     import av
     from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
@@ -281,20 +309,25 @@ def avatar_track(session: PeerSession):
         def __init__(self):
             super().__init__()
             self._start: float | None = None
-            self._n = 0
+            self._sent_at = 0.0
+            self._sent_seq: int | None = None
 
         async def recv(self):
             if self.readyState != "live":
                 raise MediaStreamError
+            now = time.monotonic()
             if self._start is None:
-                self._start = time.monotonic()
+                self._start = now
             else:
-                self._n += 1
-                wait = self._start + self._n / SEND_FPS - time.monotonic()
-                if wait > 0:
-                    await asyncio.sleep(wait)
+                earliest, latest = self._sent_at + 1 / SEND_FPS, self._sent_at + KEEPALIVE_S
+                while now < earliest or (now < latest and session.newest() == self._sent_seq):
+                    await asyncio.sleep(max(0.0, earliest - now) if now < earliest else POLL_S)
+                    now = time.monotonic()
+                    if self.readyState != "live":
+                        raise MediaStreamError
+            self._sent_at, self._sent_seq = now, session.newest()
             frame = av.VideoFrame.from_ndarray(session.next_avatar(), format="rgb24")
-            frame.pts = int(self._n * CLOCK / SEND_FPS)
+            frame.pts = int((now - self._start) * CLOCK)
             frame.time_base = fractions.Fraction(1, CLOCK)
             return frame
 

@@ -75,7 +75,7 @@ t = FaceTracker(AssetStore(progress=False).resolve("face_landmarker"), video=Fal
 img = cv2.cvtColor(cv2.imread({str(grab)!r}), cv2.COLOR_BGR2RGB)
 print(json.dumps({{"faces": len(t.detect(img, 0.0)), "shape": list(img.shape)}}))
 """)
-    assert res["faces"] == 1 and res["shape"][:2] == [256, 256], res
+    assert res["faces"] == 1 and res["shape"][:2] == [720, 1280], res  # the 16:9 webcam picture
 
 
 PLAY_JS = """async () => {

@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from conftest import sigint_default, REPO, SHARED, run_live, subprocess_env
+from conftest import REPO, SHARED, run_live, sigint_default, subprocess_env
 
 
 @pytest.fixture(scope="module")
@@ -172,14 +171,25 @@ def test_enrolled_identity_drives_through_live_run(tmp_path, clip):
     cv2.imwrite(str(gray), cv2.cvtColor(grace_hopper(), cv2.COLOR_RGB2GRAY))
     r = _enroll(gray, tmp_path / "me.identity", 20, "--tune")
     assert r.returncode == 0, r.stderr
+    from live.identity_file import load_identity
+
+    kept = load_identity(tmp_path / "me.identity").photo  # the portrait is kept, for the frame
+    assert kept is not None and kept.shape[2] == 3 and min(kept.shape[:2]) > 256
     r = run_live("run", "--identity", str(tmp_path / "me.identity"), "--input", str(clip), "-o",
-                 str(tmp_path / "out.mp4"), "--backend", "torch", "--max-frames", "10")
+                 str(tmp_path / "out.mp4"), "--backend", "torch", "--max-frames", "10", "--frame", "640x360")
     assert r.returncode == 0, r.stderr
     cap = cv2.VideoCapture(str(tmp_path / "out.mp4"))
     n = 0
-    while cap.read()[0]:
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        assert frame.shape == (360, 640, 3)
         n += 1
     assert n == 10
+    r = _enroll(gray, tmp_path / "private.identity", 10, "--no-photo")
+    assert r.returncode == 0, r.stderr
+    assert load_identity(tmp_path / "private.identity").photo is None
 
 
 def _write(path: Path, rgb: np.ndarray) -> Path:

@@ -8,12 +8,11 @@ import json
 import time
 
 import pytest
-
 from conftest import run_py
 
 pytest.importorskip("aiortc", reason="needs live[webrtc] (aiortc, aiohttp)")
 
-from rtc_client import get, post_json, session, start_server, stop_server  # noqa: E402
+from rtc_client import get, post_json, session, start_server, stop_server
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +27,10 @@ def test_a_peer_gets_the_avatar_controls_and_stats(server, tmp_path):
     got = asyncio.run(session(server, 8.0, [{"expression_gain": 0.5}, {"emotion": 1.5}, {"bogus": 1},
                                             {"pose_gain": 7}]))
     assert got["status"] == 200
-    assert len(got["frames"]) > 60, len(got["frames"])  # sent at 30 fps
+    assert len(got["frames"]) > 10, len(got["frames"])  # sent as the avatars are made (at most 30 fps)
     stats = got["stats"][-1]
     assert stats["frames_done"] > 0 and stats["frames_in"] >= stats["frames_done"]
+    assert stats["frames_sent"] <= stats["frames_done"] + 8.0 / 0.5 + 2  # no encoding of repeats but keep-alives
     assert stats["controls"]["expression_gain"] == 0.5 and stats["controls"]["emotion"] == 1.5
     assert stats["server_latency_ms_p50"] > 0 and "dropped" in stats
     errors = " ".join(e["error"] for e in got["errors"])
@@ -47,7 +47,7 @@ t = FaceTracker(AssetStore(progress=False).resolve("face_landmarker"), video=Fal
 img = cv2.cvtColor(cv2.imread({str(png)!r}), cv2.COLOR_BGR2RGB)
 print(json.dumps({{"faces": len(t.detect(img, 0.0)), "shape": list(img.shape)}}))
 """)
-    assert res["faces"] == 1 and res["shape"] == [256, 256, 3]
+    assert res["faces"] == 1 and res["shape"] == [720, 1280, 3]  # a webcam picture: `live serve` sends 1280x720
 
 
 def test_malformed_and_oversized_offers_are_refused(server):
@@ -121,7 +121,8 @@ def test_serve_binds_localhost_unless_told(tmp_path):
 def test_switching_identity_replaces_the_peers_stages_on_the_fly():
     """{"identity": ...} on the data channel: the peer's pipeline swaps its encoder and synthesis between two
     frames and keeps streaming, now the other face."""
-    proc, base = start_server("--max-peers", "1", "--no-avatar-fit", "--identity", "seed:0", "--identity", "seed:3")
+    proc, base = start_server("--max-peers", "1", "--no-avatar-fit", "--identity", "seed:0", "--identity", "seed:3",
+                              "--fixed-head")  # frames then differ by the face alone
     try:
         got = asyncio.run(session(base, 18.0, [{"identity": "seed:3"}], controls_after_s=6.0))
     finally:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
+
 from live.assets import AssetStore
 from live.avatar import Avatar, load_avatar
 from live.config import Config
@@ -14,7 +16,8 @@ from live.stage import Stage
 
 log = logging.getLogger(__name__)
 
-STAGE_NAMES = ("tracking", "encoder", "synthesis", "warp")  # in pipeline order; warp only with config.warp.enabled
+STAGE_NAMES = ("tracking", "encoder", "synthesis", "warp", "compose")  # in pipeline order; warp only with
+# config.warp.enabled, compose only with config.frame.size
 
 
 def tracking_stage(config: Config, store: AssetStore) -> Stage:
@@ -80,6 +83,48 @@ def warp_stage(config: Config, store: AssetStore, avatar: Avatar, controls: Cont
                      release_s=config.encoder.release_s, gains={"mouth": w.mouth, "eyes": w.eyes, "brows": w.brows})
 
 
+def rest_scene(config: Config, store: AssetStore, avatar: Avatar):
+    """A function making the compose stage's Scene: the avatar rendered at rest and its face mesh tracked, pasted
+    into its photo (an enrolled identity's) or into the generator's own 1024² picture of it."""
+    def make():
+        import torch
+
+        from live.compose import make_scene
+        from live.landmarker import FaceTracker
+        from live.mesh import to_pixels
+        from live.render import SynthesisNet, to_uint8
+
+        rest = neutral_render(config, avatar)(None)
+        tracker = FaceTracker(store.resolve("face_landmarker"), num_faces=1, max_side=4096, video=False)
+        try:
+            faces = tracker.detect(rest, 0.0)
+        finally:
+            tracker.close()
+        if not faces:
+            raise ValueError("no face found on the avatar at rest: it cannot be pasted into a frame (use --frame "
+                             "avatar)")
+        points = to_pixels(faces[0].landmarks, rest.shape[1], rest.shape[0])
+        photo, quad = avatar.photo, avatar.photo_quad
+        if photo is None:
+            if avatar.crop is not None:
+                log.info("this identity file keeps no photo (enrolled before photos were kept): the frame is made "
+                         "from the generator's picture; enroll again to see your own photo around the avatar")
+            net = SynthesisNet(avatar.generator, avatar.styles, avatar.k, 1024, early_exit=False)
+            with torch.no_grad():
+                photo = to_uint8(net(torch.zeros(1, avatar.k, 512)).numpy())
+            quad = np.array([[0, 0], [0, 1024], [1024, 1024], [1024, 0]], np.float64)
+        return make_scene(photo, quad, rest, points, config.frame.size)
+
+    return make
+
+
+def compose_stage(config: Config, store: AssetStore, avatar: Avatar, controls: Controls | None = None) -> Stage:
+    from live.stages.compose import ComposeStage
+
+    return ComposeStage(rest_scene(config, store, avatar), controls, fixed_head=config.frame.fixed_head,
+                        release_s=config.encoder.release_s)
+
+
 def build_stages(names: list[str] | tuple[str, ...], config: Config, store: AssetStore,
                  avatar: Avatar | None = None, controls: Controls | None = None) -> list[Stage]:
     """The named stages in the order given. avatar: what the encoder and synthesis drive (default: loaded
@@ -91,11 +136,14 @@ def build_stages(names: list[str] | tuple[str, ...], config: Config, store: Asse
         raise ValueError("synthesis.k is set by the encoder when the encoder stage runs: leave it unset")
     if not config.warp.enabled:
         names = [n for n in names if n != "warp"]
+    if config.frame.size is None:
+        names = [n for n in names if n != "compose"]
     if "warp" in names and "encoder" not in names:
         raise ValueError("the warp stage follows the encoder's neutral: run it with the encoder stage")
     if avatar is None and ("encoder" in names or "synthesis" in names):
         avatar = load_avatar(config, store, fit=config.encoder.fit_avatar and "encoder" in names)
-    if controls is None and "warp" in names:  # the encoder and the warp share one set (freeze, re-centre)
+    if controls is None and ("warp" in names or "compose" in names):  # one set for the encoder, the warp and the
+        # frame (freeze, re-centre, the pose gain)
         controls = Controls(expression_gain=config.encoder.expression_gain, pose_gain=config.encoder.pose_gain,
                             warp_strength=config.warp.strength)
     stages = []
@@ -106,6 +154,8 @@ def build_stages(names: list[str] | tuple[str, ...], config: Config, store: Asse
             stages.append(encoder_stage(config, avatar, controls))
         elif name == "synthesis":
             stages.append(synthesis_stage(config, avatar))
-        else:
+        elif name == "warp":
             stages.append(warp_stage(config, store, avatar, controls))
+        else:
+            stages.append(compose_stage(config, store, avatar, controls))
     return stages
