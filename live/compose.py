@@ -281,7 +281,7 @@ def _box(corners: np.ndarray, matrix: np.ndarray) -> np.ndarray:
 
 
 def compose(scene: Scene, avatar: np.ndarray, move: np.ndarray | None = None, roll_deg: float = 0.0,
-            background: np.ndarray | None = None) -> np.ndarray:
+            background: np.ndarray | None = None, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
     """[H,W,3] uint8 the frame: `avatar` ([S,S,3] uint8, already turned `roll_deg` as the synthesis stage turns it)
     pasted into the scene, moved by `move` ([2,3] frame -> frame, head_move; None: at rest); background: the scene's
     background moved by that same move (moved_background), when the caller kept it."""
@@ -302,7 +302,7 @@ def compose(scene: Scene, avatar: np.ndarray, move: np.ndarray | None = None, ro
         return out
     shift = np.array([[0, 0, -x0], [0, 0, -y0]], np.float64)
     corrected = cv2.add(avatar, scene.colour, dtype=cv2.CV_8U) if scene.colour.any() else avatar
-    pasted = cv2.warpAffine(corrected, image_matrix + shift, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
+    pasted = cv2.warpAffine(corrected, image_matrix + shift, (x1 - x0, y1 - y0), flags=interpolation,
                             borderMode=cv2.BORDER_REPLICATE)  # (BORDER_REFLECT: 20x slower here)
     weight = cv2.warpAffine(scene.mask, mask_matrix + shift, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
                             borderValue=0)

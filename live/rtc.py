@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 STATS_WINDOW = 300  # a peer's stats cover its latest frames (~10 s at 30 fps)
 
 SEND_FPS = 30  # the most frames a second the outgoing track sends
+FRAME_CHOICES = ("1280x720", "960x540", "640x480", "640x360")  # frame sizes a page may ask for (each costs a scene)
 KEEPALIVE_S = 0.5  # ... and the longest it waits for a new avatar before sending the last one again
 POLL_S = 1 / 200  # how often the track looks for a new avatar while it waits
 CLOCK = 90_000
@@ -84,7 +85,8 @@ class Engine:
         self.frame = config.frame.size or (config.synthesis.size, config.synthesis.size)  # (width, height) sent
         self._lock = threading.Lock()
         self._sessions: set[PeerSession] = set()
-        self._scenes: dict[str, object] = {}  # identity name -> its live.compose.Scene (made once, shared by peers)
+        self._scenes: dict = {}  # (identity name, frame size) -> its live.compose.Scene (made once, shared by the
+        # peers); identity name -> the scene's parts (live.stages.scene_parts)
         self.identity = next(iter(self.identities))
         self.avatar, self.synthesis, self.avatar_config = self._load(self.identity)
 
@@ -102,17 +104,27 @@ class Engine:
         avatar = load_avatar(config, self.store)
         synthesis = synthesis_stage(config, avatar)
         synthesis.start()
-        if config.frame.size is not None and name not in self._scenes:  # made here, not on the peers' threads
-            from live.stages import rest_scene
-
-            scene = rest_scene(config, self.store, avatar)()
-            with self._lock:
-                self._scenes[name] = scene
+        if config.frame.size is not None:  # made here, not on the peers' threads
+            self.scene(name, config.frame.size, config, avatar)
         return avatar, SharedStage(synthesis), config
 
-    def stages(self, controls: Controls) -> list[Stage]:
+    def scene(self, name: str, size: tuple[int, int], config: Config, avatar):
+        """The compose stage's scene of identity `name` at frame `size`, made the first time it is asked for (its
+        costly parts once per identity: another size then takes ~50 ms)."""
+        from live.stages import rest_scene, scene_parts
+
+        with self._lock:
+            made, parts = self._scenes.get((name, size)), self._scenes.get(name)
+        if made is None:
+            parts = parts or scene_parts(config, self.store, avatar)
+            made = rest_scene(replace(config, frame=replace(config.frame, size=size)), self.store, avatar, parts)()
+            with self._lock:
+                self._scenes[name], self._scenes[(name, size)] = parts, made
+        return made
+
+    def stages(self, controls: Controls, size: tuple[int, int] | None = None) -> list[Stage]:
         """A new peer's tracking, encoder, (shared) synthesis and own warp and compose stages for the current
-        identity."""
+        identity; size: its frame (default: the server's)."""
         from live.stages import encoder_stage, tracking_stage, warp_stage
 
         with self._lock:
@@ -121,14 +133,14 @@ class Engine:
         if self.config.warp.enabled:
             stages.append(warp_stage(config, self.store, avatar, controls))
         if self.config.frame.size is not None:
-            stages.append(self._compose_stage(name, config, controls))
+            stages.append(self._compose_stage(self.scene(name, size or self.frame, config, avatar), config, controls))
         return stages
 
-    def _compose_stage(self, name: str, config: Config, controls: Controls) -> Stage:
-        """A peer's compose stage, on the identity's scene (made once when the identity was loaded)."""
+    @staticmethod
+    def _compose_stage(scene, config: Config, controls: Controls) -> Stage:
+        """A peer's compose stage on a shared scene."""
         from live.stages.compose import ComposeStage
 
-        scene = self._scenes[name]
         return ComposeStage(lambda: scene, controls, fixed_head=config.frame.fixed_head,
                             release_s=config.encoder.release_s)
 
@@ -147,15 +159,31 @@ class Engine:
 
         avatar, synthesis, config = self._load(name)
         with self._lock:
-            self.avatar, self.synthesis, self.avatar_config, self.identity = avatar, synthesis, config, name
             sessions = list(self._sessions)
+        scenes = {s.frame: self.scene(name, s.frame, config, avatar) for s in sessions} \
+            if self.config.frame.size is not None else {}
+        with self._lock:
+            self.avatar, self.synthesis, self.avatar_config, self.identity = avatar, synthesis, config, name
         for session in sessions:
             session.pipeline.replace("encoder", lambda old: old.with_encoder(avatar.encoder))
             session.pipeline.replace("synthesis", lambda old: synthesis)
             if self.config.warp.enabled:
                 session.pipeline.replace("warp", lambda old: warp_stage(config, self.store, avatar, old.controls))
             if self.config.frame.size is not None:
-                session.pipeline.replace("compose", lambda old: self._compose_stage(name, config, old.controls))
+                scene = scenes[session.frame]
+                session.pipeline.replace("compose", lambda old, sc=scene: self._compose_stage(sc, config,
+                                                                                               old.controls))
+
+    def set_frame(self, session: PeerSession, size: tuple[int, int]) -> None:
+        """The peer's frame becomes `size` (its scene made first: a second for a new size); ValueError when this
+        server sends the avatar's square."""
+        if self.config.frame.size is None:
+            raise ValueError("this server sends the avatar's square (--frame avatar): there is no frame size to choose")
+        with self._lock:
+            name, config, avatar = self.identity, self.avatar_config, self.avatar
+        scene = self.scene(name, size, config, avatar)
+        session.frame = size
+        session.pipeline.replace("compose", lambda old: self._compose_stage(scene, config, old.controls))
 
 
 class TrackSource:
@@ -212,7 +240,8 @@ class PeerSession:
         self.controls = Controls(warp_strength=engine.config.warp.strength)
         self.source = TrackSource(name)
         self.slot = AvatarSlot()
-        self.pipeline = Pipeline(self.source, [*engine.stages(self.controls), self.slot],
+        self.frame = engine.frame  # (width, height) this peer is sent
+        self.pipeline = Pipeline(self.source, [*engine.stages(self.controls, self.frame), self.slot],
                                  warmup=engine.config.pipeline.warmup, stats_window=STATS_WINDOW)
         self.frames_in = self.frames_sent = 0
         self.latencies = collections.deque(maxlen=STATS_WINDOW)  # server arrival -> avatar sent, ms
@@ -263,7 +292,7 @@ class PeerSession:
         """The newest avatar (black before the first one); records its age as latency."""
         a = self.slot.avatar
         if a is None:
-            return np.zeros((self.engine.frame[1], self.engine.frame[0], 3), np.uint8)
+            return np.zeros((self.frame[1], self.frame[0], 3), np.uint8)
         self.latencies.append((time.perf_counter_ns() - a.t_arrival_ns) / 1e6)
         self.frames_sent += 1
         return a.image
@@ -280,6 +309,7 @@ class PeerSession:
                 "server_latency_ms_p50": round(float(np.percentile(lat, 50)), 1),
                 "server_latency_ms_p95": round(float(np.percentile(lat, 95)), 1),
                 "pipeline": summary, "identity": self.engine.identity, "controls": self.controls.state(),
+                "frame": "x".join(map(str, self.frame)),
                 "error": self.error}
 
     async def close(self) -> None:

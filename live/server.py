@@ -22,7 +22,7 @@ import threading
 from importlib import resources
 from pathlib import Path
 
-from live.rtc import Engine, PeerSession, avatar_track
+from live.rtc import FRAME_CHOICES, Engine, PeerSession, avatar_track
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +137,8 @@ class Server:
 
         return web.json_response({"peers": len(self.peers), "max_peers": self.max_peers,
                                   "identity": self.engine.identity, "identities": list(self.engine.identities),
+                                  "frames": list(FRAME_CHOICES) if self.engine.config.frame.size else [],
+                                  "frame": "x".join(map(str, self.engine.frame)),
                                   "threads": threading.active_count(), "rss_mb": rss_mb(), "open_fds": open_fds(),
                                   "sessions": [s.stats() for s in self.peers.values()]})
 
@@ -230,6 +232,9 @@ class Server:
             spec = values.pop("identity", None)
             if spec is not None:
                 await self._switch(str(spec))
+            frame = values.pop("frame", None)
+            if frame is not None:
+                await self._frame(session, str(frame))
             values.pop("type", None)
             session.controls.update(**values)
         except (ValueError, json.JSONDecodeError) as exc:
@@ -246,6 +251,16 @@ class Server:
                 return
             log.info("switching identity to %s", name)
             await asyncio.get_running_loop().run_in_executor(None, self.engine.switch_identity, name)
+
+    async def _frame(self, session: PeerSession, spec: str) -> None:
+        if spec not in FRAME_CHOICES:  # sizes only from the list: each costs a scene (memory, a second to make)
+            raise ValueError(f"frame must be one of {', '.join(FRAME_CHOICES)}, got {spec[:20]!r}")
+        size = tuple(int(v) for v in spec.split("x"))
+        if size == session.frame:
+            return
+        async with self._switching:  # not while the identity changes under it
+            log.info("%s: frame %s", session.name, spec)
+            await asyncio.get_running_loop().run_in_executor(None, self.engine.set_frame, session, size)
 
     async def _close(self, pc) -> None:
         session = self.peers.pop(pc, None)

@@ -50,6 +50,17 @@ print(json.dumps({{"faces": len(t.detect(img, 0.0)), "shape": list(img.shape)}})
     assert res["faces"] == 1 and res["shape"] == [720, 1280, 3]  # a webcam picture: `live serve` sends 1280x720
 
 
+def test_the_page_chooses_the_frame_size(server):
+    """{"frame": "640x360"} on the data channel: the peer's compose stage is replaced and the avatar comes in the new
+    size (the VP8 stream follows); sizes outside the offered list are refused."""
+    got = asyncio.run(session(server, 9.0, [{"frame": "640x360"}, {"frame": "3840x2160"}], controls_after_s=3.0))
+    assert got["status"] == 200
+    shapes = [f.shape for f in got["frames"]]
+    assert shapes[0] == (720, 1280, 3) and shapes[-1] == (360, 640, 3), (sorted(set(shapes)), got["errors"])
+    assert got["stats"][-1]["frame"] == "640x360"
+    assert "frame must be one of" in " ".join(e["error"] for e in got["errors"])
+
+
 def test_malformed_and_oversized_offers_are_refused(server):
     cases = [b"not json", json.dumps({"sdp": 5, "type": "offer"}), json.dumps({"type": "offer"}),
              json.dumps({"sdp": "v=0\r\n", "type": "answer"}), json.dumps(["v=0"]),

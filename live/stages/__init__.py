@@ -83,37 +83,43 @@ def warp_stage(config: Config, store: AssetStore, avatar: Avatar, controls: Cont
                      release_s=config.encoder.release_s, gains={"mouth": w.mouth, "eyes": w.eyes, "brows": w.brows})
 
 
-def rest_scene(config: Config, store: AssetStore, avatar: Avatar):
-    """A function making the compose stage's Scene: the avatar rendered at rest and its face mesh tracked, pasted
-    into its photo (an enrolled identity's) or into the generator's own 1024² picture of it."""
+def scene_parts(config: Config, store: AssetStore, avatar: Avatar) -> tuple:
+    """(photo, quad, rest, points): what the compose stage's Scene is made from, the costly part (~2 s: the avatar
+    rendered at rest and its face mesh tracked; a generated identity's 1024² picture): the same at every frame size."""
+    import torch
+
+    from live.landmarker import FaceTracker
+    from live.mesh import to_pixels
+    from live.render import SynthesisNet, to_uint8
+
+    rest = neutral_render(config, avatar)(None)
+    tracker = FaceTracker(store.resolve("face_landmarker"), num_faces=1, max_side=4096, video=False)
+    try:
+        faces = tracker.detect(rest, 0.0)
+    finally:
+        tracker.close()
+    if not faces:
+        raise ValueError("no face found on the avatar at rest: it cannot be pasted into a frame (use --frame avatar)")
+    points = to_pixels(faces[0].landmarks, rest.shape[1], rest.shape[0])
+    photo, quad = avatar.photo, avatar.photo_quad
+    if photo is None:
+        if avatar.crop is not None:
+            log.info("this identity file keeps no photo (enrolled before photos were kept): the frame is made from "
+                     "the generator's picture; enroll again to see your own photo around the avatar")
+        net = SynthesisNet(avatar.generator, avatar.styles, avatar.k, 1024, early_exit=False)
+        with torch.no_grad():
+            photo = to_uint8(net(torch.zeros(1, avatar.k, 512)).numpy())
+        quad = np.array([[0, 0], [0, 1024], [1024, 1024], [1024, 0]], np.float64)
+    return photo, quad, rest, points
+
+
+def rest_scene(config: Config, store: AssetStore, avatar: Avatar, parts: tuple | None = None):
+    """A function making the compose stage's Scene at config.frame.size: the avatar at rest pasted into its photo (an
+    enrolled identity's) or into the generator's own 1024² picture of it. parts: scene_parts, when already made."""
     def make():
-        import torch
-
         from live.compose import make_scene
-        from live.landmarker import FaceTracker
-        from live.mesh import to_pixels
-        from live.render import SynthesisNet, to_uint8
 
-        rest = neutral_render(config, avatar)(None)
-        tracker = FaceTracker(store.resolve("face_landmarker"), num_faces=1, max_side=4096, video=False)
-        try:
-            faces = tracker.detect(rest, 0.0)
-        finally:
-            tracker.close()
-        if not faces:
-            raise ValueError("no face found on the avatar at rest: it cannot be pasted into a frame (use --frame "
-                             "avatar)")
-        points = to_pixels(faces[0].landmarks, rest.shape[1], rest.shape[0])
-        photo, quad = avatar.photo, avatar.photo_quad
-        if photo is None:
-            if avatar.crop is not None:
-                log.info("this identity file keeps no photo (enrolled before photos were kept): the frame is made "
-                         "from the generator's picture; enroll again to see your own photo around the avatar")
-            net = SynthesisNet(avatar.generator, avatar.styles, avatar.k, 1024, early_exit=False)
-            with torch.no_grad():
-                photo = to_uint8(net(torch.zeros(1, avatar.k, 512)).numpy())
-            quad = np.array([[0, 0], [0, 1024], [1024, 1024], [1024, 0]], np.float64)
-        return make_scene(photo, quad, rest, points, config.frame.size)
+        return make_scene(*(parts or scene_parts(config, store, avatar)), config.frame.size)
 
     return make
 

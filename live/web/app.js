@@ -75,6 +75,7 @@ async function updateStats() {
     $("done").textContent = serverStats.frames_done;
     if (serverStats.error) $("error").textContent = serverStats.error;
     if (serverStats.identity && document.activeElement !== $("identity")) $("identity").value = serverStats.identity;
+    if (serverStats.frame && document.activeElement !== $("frame")) $("frame").value = serverStats.frame;
   }
 }
 
@@ -95,11 +96,14 @@ for (const id of ["expression_gain", "pose_gain", "emotion", "warp_strength"]) {
 $("freeze").addEventListener("change", (ev) => send({ freeze: ev.target.checked }));
 $("recentre").addEventListener("click", () => send({ recentre: true }));
 $("identity").addEventListener("change", (ev) => send({ identity: ev.target.value }));
+$("frame").addEventListener("change", (ev) => send({ frame: ev.target.value }));
 
 async function listIdentities() {  // the names the operator offers; the server shows the first at start
   const resp = await fetch("/stats");
   const stats = await resp.json();
   for (const name of stats.identities) $("identity").add(new Option(name, name, false, name === stats.identity));
+  for (const size of stats.frames) $("frame").add(new Option(size, size, false, size === stats.frame));
+  $("frame").disabled = stats.frames.length === 0;  // served with --frame avatar: the square, nothing to choose
 }
 listIdentities().catch((err) => { $("error").textContent = "could not list identities: " + err; });
 $("start").addEventListener("click", start);
