@@ -5,7 +5,8 @@
 
 Per portrait (enrolled at --quality fast, cached; a portrait that cannot be enrolled is listed with its message),
 each clip drives it through the one pipeline (tracking, encoder, synthesis, compose) twice: with --fixed-head,
-where every pixel outside the paste mask must be the photo's (`outside_changed`: the share that is not; 0), and
+where every pixel outside the paste mask (as pasted: turned with the avatar's roll; 2 px margin) must be the
+photo's (`outside_changed`: the share that is not; 0), and
 with the head moving, which is what the video shows. Measured per frame:
 - seam: the gradient energy (|Sobel x| + |Sobel y| of the grey image) of the frame in the mask's feather band
   (0.1 < mask < 0.9) over the photo's in the same band: 1 = the blend adds no edge; an avatar sharper or softer
@@ -33,6 +34,7 @@ from fps import machine_info
 
 from live.assets import AssetStore
 from live.cli_enroll import resolve_identity
+from live.compose import pasted_mask
 from live.config import Config
 from live.pipeline import Pipeline
 from live.stages import build_stages
@@ -54,11 +56,10 @@ def gradient(image: np.ndarray) -> np.ndarray:
 class Probe:
     """Observes the frames as they leave the pipeline: seam measures, kept frames, the video."""
 
-    def __init__(self, scene, keep_every: int, writer: VideoWriter | None):
-        self.scene = scene
+    def __init__(self, scene, keep_every: int, writer: VideoWriter | None, fixed: bool):
+        self.scene, self.fixed = scene, fixed
         self.band = (scene.rest_mask > 0.1) & (scene.rest_mask < 0.9)
         self.edge = (scene.rest_mask > 0.02) & (scene.rest_mask < 0.1)
-        self.outside = scene.rest_mask == 0
         self.photo_energy = float(gradient(scene.background)[self.band].mean())
         self.keep_every, self.writer = keep_every, writer
         self.seams, self.steps, self.changed, self.kept = [], [], [], []
@@ -68,7 +69,9 @@ class Probe:
         self.seams.append(float(gradient(image)[self.band].mean()) / self.photo_energy)
         diff = np.abs(image.astype(np.int16) - self.scene.background)
         self.steps.append(float(diff[self.edge].mean()))
-        self.changed.append(float((diff[self.outside].max(axis=1) > 0).mean()))
+        if self.fixed:  # outside the mask as this frame pasted it (turned by the avatar's roll), 2 px margin
+            outside = cv2.dilate(pasted_mask(self.scene, None, frame.avatar_roll), np.ones((5, 5), np.uint8)) == 0
+            self.changed.append(float((diff[outside].max(axis=1) > 0).mean()))
         if frame.seq % self.keep_every == 0:
             self.kept.append(image)
         if self.writer is not None:
@@ -84,7 +87,7 @@ def drive(cfg: Config, store: AssetStore, clip: Path, frames: int, fixed_head: b
 
     def on_frame(frame) -> None:
         if "probe" not in probe_box:
-            probe_box["probe"] = Probe(compose.scene, max(1, frames // 3), writer)
+            probe_box["probe"] = Probe(compose.scene, max(1, frames // 3), writer, fixed_head)
         probe_box["probe"](frame)
 
     source = open_capture(str(clip), max_frames=frames)

@@ -280,19 +280,35 @@ def _box(corners: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return np.array([moved.min(0), moved.max(0)])
 
 
+def mask_matrices(scene: Scene, move: np.ndarray | None, roll_deg: float) -> tuple[np.ndarray, np.ndarray]:
+    """([2,3] avatar crop -> frame, [2,3] paste mask -> frame) for a head `move` and the avatar's roll."""
+    from live.image_steps import MIN_ROLL_DEG, roll_matrix
+
+    side = scene.mask.shape[0]
+    image_matrix = scene.crop_to_frame if move is None else compose_affine(move, scene.crop_to_frame)
+    mask_matrix = image_matrix if abs(roll_deg) < MIN_ROLL_DEG \
+        else compose_affine(image_matrix, roll_matrix(side, roll_deg))
+    return image_matrix, mask_matrix
+
+
+def pasted_mask(scene: Scene, move: np.ndarray | None = None, roll_deg: float = 0.0) -> np.ndarray:
+    """[H,W] float32 the paste mask as compose() lays it on the frame for this move and roll (what measures of the
+    frame take as "outside the mask")."""
+    w, h = scene.size
+    mask = cv2.warpAffine(scene.mask, mask_matrices(scene, move, roll_deg)[1], (w, h), flags=cv2.INTER_LINEAR,
+                          borderValue=0)
+    return cv2.threshold(mask, MASK_FLOOR, 0, cv2.THRESH_TOZERO)[1]
+
+
 def compose(scene: Scene, avatar: np.ndarray, move: np.ndarray | None = None, roll_deg: float = 0.0,
             background: np.ndarray | None = None, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
     """[H,W,3] uint8 the frame: `avatar` ([S,S,3] uint8, already turned `roll_deg` as the synthesis stage turns it)
     pasted into the scene, moved by `move` ([2,3] frame -> frame, head_move; None: at rest); background: the scene's
     background moved by that same move (moved_background), when the caller kept it."""
-    from live.image_steps import MIN_ROLL_DEG, roll_matrix
-
     side = scene.mask.shape[0]
     if avatar.shape != (side, side, 3):
         raise ValueError(f"the avatar is {list(avatar.shape)}; this scene was made for [{side},{side},3]")
-    image_matrix = scene.crop_to_frame if move is None else compose_affine(move, scene.crop_to_frame)
-    mask_matrix = image_matrix if abs(roll_deg) < MIN_ROLL_DEG \
-        else compose_affine(image_matrix, roll_matrix(side, roll_deg))
+    image_matrix, mask_matrix = mask_matrices(scene, move, roll_deg)
     w, h = scene.size
     box = _box(scene.mask_box, mask_matrix)
     x0, y0 = np.clip(np.floor(box[0]).astype(int), 0, [w, h])

@@ -85,6 +85,7 @@ class Engine:
         self.frame = config.frame.size or (config.synthesis.size, config.synthesis.size)  # (width, height) sent
         self._lock = threading.Lock()
         self._sessions: set[PeerSession] = set()
+        self._meshes: dict = {}  # identity name -> the warp's AvatarMesh (None: tracked on every render)
         self._scenes: dict = {}  # (identity name, frame size) -> its live.compose.Scene (made once, shared by the
         # peers); identity name -> the scene's parts (live.stages.scene_parts)
         self.identity = next(iter(self.identities))
@@ -106,6 +107,14 @@ class Engine:
         synthesis.start()
         if config.frame.size is not None:  # made here, not on the peers' threads
             self.scene(name, config.frame.size, config, avatar)
+        if config.warp.enabled and name not in self._meshes:  # the warp's probe of the avatar (3-5 s), made once
+            from live.stages import warp_stage
+
+            probe = warp_stage(config, self.store, avatar)
+            probe.start()
+            probe.close()
+            with self._lock:
+                self._meshes[name] = probe.avatar_mesh
         return avatar, SharedStage(synthesis), config
 
     def scene(self, name: str, size: tuple[int, int], config: Config, avatar):
@@ -131,7 +140,7 @@ class Engine:
             avatar, synthesis, config, name = self.avatar, self.synthesis, self.avatar_config, self.identity
         stages = [tracking_stage(self.config, self.store), encoder_stage(self.config, avatar, controls), synthesis]
         if self.config.warp.enabled:
-            stages.append(warp_stage(config, self.store, avatar, controls))
+            stages.append(warp_stage(config, self.store, avatar, controls, self._meshes.get(name)))
         if self.config.frame.size is not None:
             stages.append(self._compose_stage(self.scene(name, size or self.frame, config, avatar), config, controls))
         return stages
@@ -168,7 +177,8 @@ class Engine:
             session.pipeline.replace("encoder", lambda old: old.with_encoder(avatar.encoder))
             session.pipeline.replace("synthesis", lambda old: synthesis)
             if self.config.warp.enabled:
-                session.pipeline.replace("warp", lambda old: warp_stage(config, self.store, avatar, old.controls))
+                session.pipeline.replace("warp", lambda old: warp_stage(config, self.store, avatar, old.controls,
+                                                                        self._meshes.get(name)))
             if self.config.frame.size is not None:
                 scene = scenes[session.frame]
                 session.pipeline.replace("compose", lambda old, sc=scene: self._compose_stage(sc, config,

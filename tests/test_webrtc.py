@@ -150,3 +150,19 @@ def test_switching_identity_replaces_the_peers_stages_on_the_fly():
     before_switch, last = frames[got["sent_at"] - 1], frames[-1]
     assert before_switch.any() and np.abs(frames[-2] - last).mean() < 10  # one face talking: frames stay alike
     assert np.abs(before_switch - last).mean() > 20, np.abs(before_switch - last).mean()  # another face
+
+
+def test_peers_share_the_warps_probe_of_the_avatar():
+    """With --warp the avatar is probed once when the identity loads (3-5 s), not again for every peer that connects:
+    each peer's first avatar comes as quickly as without the warp."""
+    proc, base = start_server("--max-peers", "1", "--no-avatar-fit", "--warp", "--frame", "avatar")
+    try:
+        runs = [asyncio.run(session(base, 5.0)) for _ in range(2)]
+    finally:
+        out = stop_server(proc)
+    assert "Traceback" not in out, out[-3000:]
+    assert out.count("avatar mesh measured") == 1, out[-3000:]
+    for got in runs:
+        assert got["status"] == 200 and not got["errors"], got["errors"]
+        assert len(got["frames"]) > 5 and got["frames"][-1].shape == (256, 256, 3)
+        assert got["stats"][-1]["error"] is None

@@ -69,7 +69,9 @@ def neutral_render(config: Config, avatar: Avatar):
     return render
 
 
-def warp_stage(config: Config, store: AssetStore, avatar: Avatar, controls: Controls | None = None) -> Stage:
+def warp_stage(config: Config, store: AssetStore, avatar: Avatar, controls: Controls | None = None,
+               avatar_mesh=None) -> Stage:
+    """The warp stage; avatar_mesh: its probe of this avatar (live.avatar_mesh.AvatarMesh) when already made."""
     from live.avatar_mesh import encoder_directions
     from live.stages.warp import WarpStage
 
@@ -80,7 +82,8 @@ def warp_stage(config: Config, store: AssetStore, avatar: Avatar, controls: Cont
     if directions is None and w.residual == "predicted":
         log.info("the warp tracks every render: this encoder's offsets have no directions to predict the mesh from")
     return WarpStage(store.resolve("face_landmarker"), neutral_render(config, avatar), directions, controls,
-                     release_s=config.encoder.release_s, gains={"mouth": w.mouth, "eyes": w.eyes, "brows": w.brows})
+                     release_s=config.encoder.release_s, gains={"mouth": w.mouth, "eyes": w.eyes, "brows": w.brows},
+                     avatar_mesh=avatar_mesh)
 
 
 def scene_parts(config: Config, store: AssetStore, avatar: Avatar) -> tuple:

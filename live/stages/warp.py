@@ -38,19 +38,20 @@ class WarpStage:
 
     def __init__(self, model_path: Path, render: Callable[[np.ndarray], np.ndarray],
                  directions: list[Direction] | None, controls: Controls | None = None, release_s: float = 0.5,
-                 gains: dict[str, float] | None = None):
+                 gains: dict[str, float] | None = None, avatar_mesh: AvatarMesh | None = None):
         # model_path: face_landmarker.task; render: offset [1,K,512] -> the avatar as synthesis renders it ([S,S,3]
         # uint8; called at start); directions: what the offsets are made of (live.avatar_mesh.encoder_directions),
         # probed at start to predict the render's mesh, or None to track every render instead; controls: live
         # strength (controls.warp_strength, 0 = off) and freeze; release_s: time constant of the ease back when the
-        # driver's face is lost; gains: the share of each group's move (live.transfer.GROUPS) the warp makes.
+        # driver's face is lost; gains: the share of each group's move (live.transfer.GROUPS) the warp makes;
+        # avatar_mesh: the predicted mode's probe of this avatar when already made (a server's peers share one).
         self.tracker = FaceTracker(model_path, num_faces=1, max_side=4096, video=directions is None)
         self.render, self.directions = render, directions
         self.controls = controls or Controls()
         self.release_s = release_s
         self.gains = gains
         self.k = None if directions is None else directions[0].vector.size // 512
-        self.avatar_mesh: AvatarMesh | None = None  # predicted mode
+        self.avatar_mesh: AvatarMesh | None = avatar_mesh  # predicted mode
         self.avatar_neutral: np.ndarray | None = None  # [478,3] pixels of the avatar at rest
         self._target: np.ndarray | None = None  # [478,2] last target motion in the avatar's neutral
         self._t: float | None = None
@@ -59,7 +60,8 @@ class WarpStage:
     def start(self) -> None:
         self.tracker.open()
         if self.directions is not None:
-            self.avatar_mesh = AvatarMesh.measure(self.render, self._track, self.directions, self.k)
+            if self.avatar_mesh is None:
+                self.avatar_mesh = AvatarMesh.measure(self.render, self._track, self.directions, self.k)
             self.avatar_neutral = self.avatar_mesh.neutral
             return
         image = self.render(None)
