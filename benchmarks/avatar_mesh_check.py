@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     from live.config import Config
     from live.landmarker import FaceTracker
     from live.pipeline import Pipeline
-    from live.stages import build_stages, neutral_render
+    from live.stages import build_stages, avatar_render
     from live.stages.capture import FrameList
 
     store = AssetStore(progress=sys.stderr.isatty())
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
                 faces = tracker.detect(image, t)
                 return mesh.to_pixels(faces[0].landmarks, image.shape[1], image.shape[0]) if faces else None
 
-            render = neutral_render(cfg, avatar)
+            render = avatar_render(cfg, avatar)
             model_mesh = AvatarMesh.measure(render, lambda im, tr=image_mode: track(tr, im),
                                             encoder_directions(avatar.encoder, avatar.emotion), avatar.k)
             out = []

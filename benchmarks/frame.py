@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             for clip in clips:
                 fixed, ms_fixed = drive(cfg, store, clip, args.frames, True)
                 moving, ms_moving = drive(cfg, store, clip, args.frames, False, writer)
-                rest = fixed.scene.background if rest is None else rest
+                rest = fixed.kept[0] if rest is None else rest  # the first frame: the driver at their neutral
                 shown.append(moving.kept[len(moving.kept) // 2])
                 row["clips"][clip.stem] = {
                     "outside_changed_fixed_head": max(fixed.changed),

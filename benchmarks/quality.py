@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     from live.metrics.face_distance import IdentityMetric
     from live.models.generator import load_mobilestylegan
     from live.pipeline import Pipeline
-    from live.stages import build_stages, neutral_render
+    from live.stages import build_stages, avatar_render
     from live.stages.capture import FrameList
 
     store = AssetStore(progress=sys.stderr.isatty())
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 cfg.synthesis.identity_file = Path(seed.strip())
             avatar = load_avatar(cfg, store, fit=not args.no_avatar_fit, encoder=enc)
-            neutral_img = neutral_render(cfg, avatar)()
+            neutral_img = avatar_render(cfg, avatar)()
             neutral_desc = metric.descriptor(neutral_img if avatar.crop is None else avatar.crop)
             probe = AvatarProbe(model, metric, neutral_desc, avatar.encoder, args.id_stride,
                                 keep=bool(args.strip) and plot_data is None)

@@ -62,13 +62,13 @@ def test_the_prediction_matches_mediapipe_on_a_render(landmarker_path):
         from live.avatar_mesh import AvatarMesh, encoder_directions
         from live.config import Config
         from live.landmarker import FaceTracker
-        from live.stages import neutral_render
+        from live.stages import avatar_render
         store = AssetStore(progress=False)
         cfg = Config(); cfg.synthesis.seed = 1
         avatar = load_avatar(cfg, store)
         tracker = FaceTracker({str(landmarker_path)!r}, num_faces=1, max_side=4096, video=False)
         track = lambda im: mesh.to_pixels(tracker.detect(im, 0.0)[0].landmarks, 256, 256)
-        render = neutral_render(cfg, avatar)
+        render = avatar_render(cfg, avatar)
         dirs = {{d.name: d for d in encoder_directions(avatar.encoder, avatar.emotion)}}
         m = AvatarMesh.measure(render, track, list(dirs.values()), avatar.k)
         offset = (1.2 * dirs["jaw"].vector + 1.0 * dirs["smile"].vector + 0.3 * dirs["yaw"].vector

@@ -70,10 +70,10 @@ def avatar_mesh(landmarker_path) -> np.ndarray:
         from live.avatar import load_avatar
         from live.config import Config
         from live.landmarker import FaceTracker
-        from live.stages import neutral_render
+        from live.stages import avatar_render
         store = AssetStore(progress=False)
         cfg = Config(); cfg.synthesis.seed = 1
-        image = neutral_render(cfg, load_avatar(cfg, store, fit=False))()
+        image = avatar_render(cfg, load_avatar(cfg, store, fit=False))()
         tracker = FaceTracker({str(landmarker_path)!r}, num_faces=1, max_side=4096); tracker.open()
         print(json.dumps({{"lm": tracker.detect(image, 0.0)[0].landmarks.tolist()}}))
     """)
@@ -148,12 +148,12 @@ def test_a_pucker_drives_the_avatars_mouth_and_leaves_the_outside_alone(landmark
         from live.frames import Frame
         from live.landmarker import FaceTracker
         from live.pipeline import Pipeline
-        from live.stages import build_stages, neutral_render
+        from live.stages import build_stages, avatar_render
         from live.stages.capture import FrameList
         from live.warp import backward_map, warp_image
         store = AssetStore(progress=False)
         dcfg = Config(); dcfg.synthesis.seed = 3
-        still = neutral_render(dcfg, load_avatar(dcfg, store, fit=False))()
+        still = avatar_render(dcfg, load_avatar(dcfg, store, fit=False))()
         tracker = FaceTracker({str(landmarker_path)!r}, num_faces=1, max_side=4096); tracker.open()
         n = mesh.to_pixels(tracker.detect(still, 0.0)[0].landmarks, 256, 256)
         lips = list(mesh.LIPS)

@@ -48,7 +48,7 @@ def synthesis_stage(config: Config, avatar: Avatar) -> Stage:
                           device=s.device)
 
 
-def neutral_render(config: Config, avatar: Avatar):
+def avatar_render(config: Config, avatar: Avatar):
     """A function giving the avatar at an offset ([1,K,512]; None: at rest) as the synthesis stage renders it
     ([S,S,3] uint8, plain torch, without the roll)."""
     state = {}
@@ -81,7 +81,7 @@ def warp_stage(config: Config, store: AssetStore, avatar: Avatar, controls: Cont
     directions = encoder_directions(avatar.encoder, avatar.emotion) if w.residual == "predicted" else None
     if directions is None and w.residual == "predicted":
         log.info("the warp tracks every render: this encoder's offsets have no directions to predict the mesh from")
-    return WarpStage(store.resolve("face_landmarker"), neutral_render(config, avatar), directions, controls,
+    return WarpStage(store.resolve("face_landmarker"), avatar_render(config, avatar), directions, controls,
                      release_s=config.encoder.release_s, gains={"mouth": w.mouth, "eyes": w.eyes, "brows": w.brows},
                      avatar_mesh=avatar_mesh)
 
@@ -95,7 +95,7 @@ def scene_parts(config: Config, store: AssetStore, avatar: Avatar) -> tuple:
     from live.mesh import to_pixels
     from live.render import SynthesisNet, to_uint8
 
-    rest = neutral_render(config, avatar)(None)
+    rest = avatar_render(config, avatar)(None)
     tracker = FaceTracker(store.resolve("face_landmarker"), num_faces=1, max_side=4096, video=False)
     try:
         faces = tracker.detect(rest, 0.0)

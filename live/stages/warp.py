@@ -63,8 +63,10 @@ class WarpStage:
             if self.avatar_mesh is None:
                 self.avatar_mesh = AvatarMesh.measure(self.render, self._track, self.directions, self.k)
             self.avatar_neutral = self.avatar_mesh.neutral
+            self.render = None  # its network (tens of MB) is not needed again
             return
         image = self.render(None)
+        self.render = None
         for _ in range(NEUTRAL_PASSES):
             points = self._track(image)
         if points is None:
