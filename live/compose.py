@@ -70,6 +70,8 @@ class Scene:
     head_weight: np.ndarray  # [h/FIELD_STEP, w/FIELD_STEP] float32 in [0,1]: how much of the head's move each
     # FIELD_STEP cell of head_box takes (1 on the head, 0 at the box's edge)
     head_grid: np.ndarray  # [2,h/FIELD_STEP,w/FIELD_STEP] float32: the cells' frame coordinates (x, y)
+    head_rgba: np.ndarray  # [h,w,4] uint8 the background in head_box, with a fourth channel: OpenCV remaps four
+    # channels about twice as fast as three
 
     @property
     def size(self) -> tuple[int, int]:
@@ -204,9 +206,11 @@ def make_scene(photo: np.ndarray, quad: np.ndarray, avatar_rest: np.ndarray, res
     centre = crop_to_frame[:, :2] @ ((eyes + mouth) / 2) + crop_to_frame[:, 2]
     iod = mesh.interocular(rest_points) * float(np.sqrt(abs(np.linalg.det(crop_to_frame[:, :2]))))
     oval = rest_points[list(mesh.FACE_OVAL), :2] @ crop_to_frame[:, :2].T + crop_to_frame[:, 2]
+    head = head_field(oval, size, HEAD_FEATHER * side * np.sqrt(abs(np.linalg.det(crop_to_frame[:, :2]))))
+    x0, y0, x1, y1 = head[0]
+    head_rgba = cv2.cvtColor(np.ascontiguousarray(background[y0:y1, x0:x1]), cv2.COLOR_RGB2RGBA)
     return Scene(background, crop_to_frame, mask, rest_mask, colour_field(avatar_rest, photo_crop, mask),
-                 centre, iod, mask_box, *head_field(oval, size, HEAD_FEATHER * side * np.sqrt(
-                     abs(np.linalg.det(crop_to_frame[:, :2])))))
+                 centre, iod, mask_box, *head, head_rgba)
 
 
 def head_field(oval: np.ndarray, size: tuple[int, int], feather_px: float) -> tuple:
@@ -251,8 +255,9 @@ def moved_background(scene: Scene, move: np.ndarray | None) -> np.ndarray:
     map_x = cv2.resize(dx, cells, interpolation=cv2.INTER_LINEAR)[:y1 - y0, :x1 - x0]
     map_y = cv2.resize(dy, cells, interpolation=cv2.INTER_LINEAR)[:y1 - y0, :x1 - x0]
     # Relative maps (each pixel's source is itself plus the map): no full-size coordinate arrays to add.
-    frame[y0:y1, x0:x1] = cv2.remap(scene.background[y0:y1, x0:x1], map_x, map_y,
-                                    cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP, borderMode=cv2.BORDER_REPLICATE)
+    moved = cv2.remap(scene.head_rgba, map_x, map_y, cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP,
+                      borderMode=cv2.BORDER_REPLICATE)
+    frame[y0:y1, x0:x1] = cv2.cvtColor(moved, cv2.COLOR_RGBA2RGB)
     return frame
 
 
