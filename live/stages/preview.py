@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 KEYS_HELP = ("keys: g/G expression gain, p/P pose gain, e/E emotion sad/happy, w/W warp strength, f freeze, r re-centre, "
              "q/Esc stop")
 WINDOW = "live preview"
+MAX_HEIGHT = 540  # the window shows [camera | avatar] at most this tall
 
 
 def apply_key(controls: Controls, key: str) -> str | None:
@@ -84,9 +85,12 @@ class PreviewSink:
     def process(self, frame: Frame) -> Frame:
         cv2 = self._cv2
         if frame.output is not None:
-            side = frame.output.shape[0]
+            side = min(frame.output.shape[0], MAX_HEIGHT)  # a 1280x720 frame beside the camera: shown smaller
+            out = frame.output if side == frame.output.shape[0] else cv2.resize(
+                frame.output, (round(frame.output.shape[1] * side / frame.output.shape[0]), side),
+                interpolation=cv2.INTER_AREA)
             drv = cv2.resize(frame.image, (round(frame.image.shape[1] * side / frame.image.shape[0]), side))
-            shown = np.hstack([drv, frame.output])
+            shown = np.hstack([drv, out])
         else:
             shown = frame.image
         cv2.imshow(WINDOW, cv2.cvtColor(shown, cv2.COLOR_RGB2BGR))
