@@ -10,6 +10,7 @@ from live.config import Config
 
 log = logging.getLogger("live")
 
+SHARP_FRAME_HEIGHT = 540  # frames this tall get a 512² avatar where synthesis is fast enough (a GPU)
 DEFAULT_FRAME = "1280x720"  # what a webcam sends: the frame for --vcam and `live serve` unless --frame says otherwise
 
 
@@ -22,6 +23,10 @@ def synthesis_config(args: argparse.Namespace, seed: int = 0, identity_file: Pat
     cfg = Config()
     cfg.synthesis.seed = seed
     cfg.synthesis.identity_file = identity_file
+    cfg.frame.size = parse_frame(args.frame or default_frame)
+    if args.size is None:  # measured: benchmarks/FRAME.md (sharpness in a 720p frame against synthesis time)
+        tall = cfg.frame.size is not None and cfg.frame.size[1] >= SHARP_FRAME_HEIGHT
+        args.size = 512 if tall and args.device.startswith("cuda") else 256
     cfg.synthesis.size = args.size
     cfg.synthesis.backend = args.backend
     cfg.synthesis.device = args.device
@@ -29,7 +34,6 @@ def synthesis_config(args: argparse.Namespace, seed: int = 0, identity_file: Pat
     if not 0 <= args.warp_strength <= 2:
         raise ValueError(f"--warp-strength must be within 0..2, got {args.warp_strength:g}")
     cfg.warp.enabled, cfg.warp.strength = args.warp, args.warp_strength
-    cfg.frame.size = parse_frame(args.frame or default_frame)
     cfg.frame.fixed_head = args.fixed_head
     if args.fixed_head and cfg.frame.size is None:
         log.warning("--fixed-head applies to a frame (--frame WxH); the avatar's square has no head to move")
