@@ -157,10 +157,17 @@ def paste_mask(points: np.ndarray, side: int, grow: float = MASK_GROW, feather: 
     grown = (oval - centre) * grow + centre
     mask = np.zeros((side, side), np.float32)
     cv2.fillPoly(mask, [np.round(grown * 16).astype(np.int32)], 1.0, lineType=cv2.LINE_AA, shift=4)
-    mask = cv2.GaussianBlur(mask, (0, 0), feather * side)
-    mask = np.clip((mask - MASK_FLOOR) / (1 - MASK_FLOOR), 0, 1)  # the floor at 0, the face still at 1
-    mask[mask < MASK_FLOOR] = 0
-    return mask
+    return floored(cv2.GaussianBlur(mask, (0, 0), feather * side))
+
+
+def floored(mask: np.ndarray) -> np.ndarray:
+    """`mask` with the values below MASK_FLOOR set to 0 (outside it the frame keeps the photo's pixels exactly)."""
+    return cv2.threshold(mask, MASK_FLOOR, 0, cv2.THRESH_TOZERO)[1]
+
+
+def frame_mask(mask: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """[H,W] float32 a crop's mask laid on the frame by `matrix` (crop -> frame), floored."""
+    return floored(cv2.warpAffine(mask, matrix, size, flags=cv2.INTER_LINEAR, borderValue=0))
 
 
 def colour_field(avatar: np.ndarray, photo_crop: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -185,32 +192,29 @@ def make_scene(photo: np.ndarray, quad: np.ndarray, avatar_rest: np.ndarray, res
     side = avatar_rest.shape[0]
     photo_to_crop = crop_matrix(quad, side)
     crop_to_photo = cv2.invertAffineTransform(photo_to_crop)
-    face_crop = np.array([rest_points[:, :2].min(0), rest_points[:, :2].max(0)])
-    face_photo = np.array([crop_to_photo[:, :2] @ c + crop_to_photo[:, 2]
-                           for c in (face_crop[0], face_crop[1], [face_crop[0, 0], face_crop[1, 1]],
-                                     [face_crop[1, 0], face_crop[0, 1]])])
-    box = np.array([face_photo.min(0), face_photo.max(0)])
+    box = _box(corners(rest_points[:, :2].min(0), rest_points[:, :2].max(0)), crop_to_photo)  # the face, photo px
     background, photo_to_frame = extend(photo, frame_window(photo.shape, quad, box, size), size)
     crop_to_frame = compose_affine(photo_to_frame, crop_to_photo)
+    scale = float(np.sqrt(abs(np.linalg.det(crop_to_frame[:, :2]))))  # crop pixel -> frame pixels
     mask = paste_mask(rest_points, side)
-    w, h = size
-    rest_mask = cv2.warpAffine(mask, crop_to_frame, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
-    rest_mask[rest_mask < MASK_FLOOR] = 0
     photo_crop = cv2.warpAffine(photo, photo_to_crop, (side, side), flags=cv2.INTER_AREA
                                 if quad_side(quad) > side else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     ys, xs = np.nonzero(mask)
-    mask_box = np.array([[xs.min(), ys.min()], [xs.min(), ys.max() + 1], [xs.max() + 1, ys.max() + 1],
-                         [xs.max() + 1, ys.min()]], np.float64)
     eyes = rest_points[list(mesh.EYES), :2].mean(0)
     mouth = rest_points[list(mesh.MOUTH), :2].mean(0)
     centre = crop_to_frame[:, :2] @ ((eyes + mouth) / 2) + crop_to_frame[:, 2]
-    iod = mesh.interocular(rest_points) * float(np.sqrt(abs(np.linalg.det(crop_to_frame[:, :2]))))
     oval = rest_points[list(mesh.FACE_OVAL), :2] @ crop_to_frame[:, :2].T + crop_to_frame[:, 2]
-    head = head_field(oval, size, HEAD_FEATHER * side * np.sqrt(abs(np.linalg.det(crop_to_frame[:, :2]))))
+    head = head_field(oval, size, HEAD_FEATHER * side * scale)
     x0, y0, x1, y1 = head[0]
     head_rgba = cv2.cvtColor(np.ascontiguousarray(background[y0:y1, x0:x1]), cv2.COLOR_RGB2RGBA)
-    return Scene(background, crop_to_frame, mask, rest_mask, colour_field(avatar_rest, photo_crop, mask),
-                 centre, iod, mask_box, *head, head_rgba)
+    return Scene(background, crop_to_frame, mask, frame_mask(mask, crop_to_frame, size),
+                 colour_field(avatar_rest, photo_crop, mask), centre, mesh.interocular(rest_points) * scale,
+                 corners([xs.min(), ys.min()], [xs.max() + 1, ys.max() + 1]), *head, head_rgba)
+
+
+def corners(lo, hi) -> np.ndarray:
+    """[4,2] float64 the corners of the box from `lo` (x, y) to `hi`."""
+    return np.array([[lo[0], lo[1]], [lo[0], hi[1]], [hi[0], hi[1]], [hi[0], lo[1]]], np.float64)
 
 
 def head_field(oval: np.ndarray, size: tuple[int, int], feather_px: float) -> tuple:
@@ -223,8 +227,7 @@ def head_field(oval: np.ndarray, size: tuple[int, int], feather_px: float) -> tu
     grown = ((oval - centre) * HEAD_GROW + centre - (step - 1) / 2) / step  # cell i's centre: pixel i*step+half
     cells = np.zeros((ch, cw), np.float32)
     cv2.fillPoly(cells, [np.round(grown * 16).astype(np.int32)], 1.0, lineType=cv2.LINE_AA, shift=4)
-    cells = cv2.GaussianBlur(cells, (0, 0), feather_px / step)
-    cells[cells < MASK_FLOOR] = 0
+    cells = floored(cv2.GaussianBlur(cells, (0, 0), feather_px / step))
     cells[0, :] = cells[-1, :] = cells[:, 0] = cells[:, -1] = 0  # the frame's edge never moves
     ys, xs = np.nonzero(cells)
     if len(xs) == 0:
@@ -263,11 +266,10 @@ def moved_background(scene: Scene, move: np.ndarray | None) -> np.ndarray:
 
 def move_distance(scene: Scene, a: np.ndarray | None, b: np.ndarray | None) -> float:
     """How far apart two head moves put the face's box (the largest corner distance, frame pixels)."""
-    corners = np.array([scene.head_box[:2], [scene.head_box[0], scene.head_box[3]], scene.head_box[2:],
-                        [scene.head_box[2], scene.head_box[1]]], np.float64)
+    box = corners(scene.head_box[:2], scene.head_box[2:])
     rest = np.array([[1, 0, 0], [0, 1, 0]], np.float64)
-    pa = corners @ (rest if a is None else a)[:, :2].T + (rest if a is None else a)[:, 2]
-    pb = corners @ (rest if b is None else b)[:, :2].T + (rest if b is None else b)[:, 2]
+    pa = box @ (rest if a is None else a)[:, :2].T + (rest if a is None else a)[:, 2]
+    pb = box @ (rest if b is None else b)[:, :2].T + (rest if b is None else b)[:, 2]
     return float(np.linalg.norm(pa - pb, axis=1).max())
 
 
@@ -279,9 +281,9 @@ def head_move(scene: Scene, dx: float, dy: float, scale: float) -> np.ndarray:
                      [0, scale, (1 - scale) * c[1] + dy * scene.iod]], np.float64)
 
 
-def _box(corners: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """[2,2] (min, max) of `corners` [N,2] under `matrix`."""
-    moved = corners @ matrix[:, :2].T + matrix[:, 2]
+def _box(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """[2,2] (min, max) of `points` [N,2] under `matrix`."""
+    moved = points @ matrix[:, :2].T + matrix[:, 2]
     return np.array([moved.min(0), moved.max(0)])
 
 
@@ -299,10 +301,7 @@ def mask_matrices(scene: Scene, move: np.ndarray | None, roll_deg: float) -> tup
 def pasted_mask(scene: Scene, move: np.ndarray | None = None, roll_deg: float = 0.0) -> np.ndarray:
     """[H,W] float32 the paste mask as compose() lays it on the frame for this move and roll (what measures of the
     frame take as "outside the mask")."""
-    w, h = scene.size
-    mask = cv2.warpAffine(scene.mask, mask_matrices(scene, move, roll_deg)[1], (w, h), flags=cv2.INTER_LINEAR,
-                          borderValue=0)
-    return cv2.threshold(mask, MASK_FLOOR, 0, cv2.THRESH_TOZERO)[1]
+    return frame_mask(scene.mask, mask_matrices(scene, move, roll_deg)[1], scene.size)
 
 
 def compose(scene: Scene, avatar: np.ndarray, move: np.ndarray | None = None, roll_deg: float = 0.0,
@@ -325,9 +324,7 @@ def compose(scene: Scene, avatar: np.ndarray, move: np.ndarray | None = None, ro
     corrected = cv2.add(avatar, scene.colour, dtype=cv2.CV_8U) if scene.colour.any() else avatar
     pasted = cv2.warpAffine(corrected, image_matrix + shift, (x1 - x0, y1 - y0), flags=interpolation,
                             borderMode=cv2.BORDER_REPLICATE)  # (BORDER_REFLECT: 20x slower here)
-    weight = cv2.warpAffine(scene.mask, mask_matrix + shift, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
-                            borderValue=0)
-    weight = cv2.threshold(weight, MASK_FLOOR, 0, cv2.THRESH_TOZERO)[1]  # exactly the photo outside the mask
+    weight = frame_mask(scene.mask, mask_matrix + shift, (x1 - x0, y1 - y0))  # 0: exactly the photo
     region = out[y0:y1, x0:x1]
     out[y0:y1, x0:x1] = cv2.blendLinear(pasted, region, weight, 1 - weight)
     return out

@@ -185,3 +185,36 @@ def test_live_run_sends_a_frame_in_which_the_avatar_follows_the_driver_right(tmp
         tracker.close()
     assert len(xs) == 16 and None not in xs
     assert xs[-1] - xs[0] > 40, xs  # the driver moved ~0.5 of their eye distance per 24 px: the avatar follows
+
+
+def test_the_head_move_is_limited_held_on_freeze_and_eased_back_without_a_face(portrait):
+    from live.controls import Controls
+    from live.frames import Frame
+    from live.stages.compose import MAX_MOVE_IOD, ComposeStage
+
+    scene, avatar = scene_of(*portrait, (640, 360))
+    controls = Controls()
+    stage = ComposeStage(lambda: scene, controls, release_s=0.2)
+    stage.start()
+
+    def face(x):
+        return Face(landmarks=np.zeros((478, 3), np.float32), blendshapes=np.zeros(52, np.float32), yaw=0.0,
+                    pitch=0.0, roll=0.0, translation=(x, 0.0, -40.0), matrix=np.eye(4, dtype=np.float32))
+
+    def frame(t, x):
+        return Frame(seq=int(t * 10), t_capture_ns=0, t_media_s=t, image=np.zeros((8, 8, 3), np.uint8),
+                     face=None if x is None else face(x), neutral=face(0.0), output=avatar)
+
+    stage.process(frame(0.0, 50.0))  # far beyond what a webcam shows: limited
+    assert stage._move[0] == pytest.approx(MAX_MOVE_IOD)
+    controls.freeze = True
+    stage.process(frame(0.1, -50.0))
+    assert stage._move[0] == pytest.approx(MAX_MOVE_IOD)  # held
+    controls.freeze = False
+    stage.process(frame(0.2, None))
+    stage.process(frame(1.2, None))  # 5 time constants without a face
+    assert abs(stage._move[0]) < 0.01 * MAX_MOVE_IOD
+    fixed = ComposeStage(lambda: scene, Controls(), fixed_head=True)
+    fixed.start()
+    out = fixed.process(frame(0.0, 50.0)).output
+    assert np.array_equal(out, compose(scene, avatar))  # --fixed-head: the frame at rest

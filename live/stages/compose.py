@@ -84,16 +84,16 @@ class ComposeStage:
         """This frame's head move ([2,3] frame -> frame), or None at rest."""
         dt = 0.0 if self._t is None else max(0.0, frame.t_media_s - self._t)
         self._t = frame.t_media_s
-        if self.controls.freeze:
+        if self.controls.freeze:  # held
             pass
-        elif frame.face is None or frame.neutral is None:
+        elif frame.face is None or frame.neutral is None:  # eased back to rest
             self._move = self._move * (math.exp(-dt / self.release_s) if self.release_s > 0 else 0.0)
         else:
             dx, dy, scale = driver_move(frame.face, frame.neutral)
             gain = self.controls.pose_gain
-            self._move = np.array([np.clip(gain * dx, -MAX_MOVE_IOD, MAX_MOVE_IOD),
-                                   np.clip(gain * dy, -MAX_MOVE_IOD, MAX_MOVE_IOD),
-                                   np.clip(gain * math.log(scale), *np.log(SCALE_RANGE))])
+            self._move = np.clip([gain * dx, gain * dy, gain * math.log(scale)],
+                                 [-MAX_MOVE_IOD, -MAX_MOVE_IOD, math.log(SCALE_RANGE[0])],
+                                 [MAX_MOVE_IOD, MAX_MOVE_IOD, math.log(SCALE_RANGE[1])])
         if not self._move.any():
             return None
         return head_move(self.scene, self._move[0], self._move[1], math.exp(self._move[2]))
