@@ -160,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(d)
 
     r = sub.add_parser("run", help="a camera or video drives a face (full pipeline)",
-                       description="capture -> tracking -> encoder -> synthesis -> file. Relative mode: the "
+                       description="capture -> tracking -> encoder -> synthesis [-> warp] [-> frame] -> file, webcam, "
+                                   "preview. Relative mode: the "
                                    "driver's change from their first face frame moves the avatar.",
                        epilog="examples:\n  live run --identity seed:0 --input 0 -o me.mp4\n"
                               "  live run --identity me.identity --input 0\n"
