@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fps import machine_info
 
 from live.assets import AssetStore
+from live.avatar import load_avatar
 from live.cli_enroll import resolve_identity
 from live.compose import pasted_mask
 from live.config import Config
@@ -78,10 +79,10 @@ class Probe:
             self.writer.write(cv2.resize(image, VIDEO_SIZE, interpolation=cv2.INTER_AREA))
 
 
-def drive(cfg: Config, store: AssetStore, clip: Path, frames: int, fixed_head: bool, writer=None):
-    """(Probe, compose p50 ms) of one clip driving cfg's identity."""
+def drive(cfg: Config, store: AssetStore, avatar, clip: Path, frames: int, fixed_head: bool, writer=None):
+    """(Probe, compose p50 ms) of one clip driving `avatar` (cfg's identity, loaded once)."""
     cfg.frame.fixed_head = fixed_head
-    stages = build_stages(("tracking", "encoder", "synthesis", "compose"), cfg, store)
+    stages = build_stages(("tracking", "encoder", "synthesis", "compose"), cfg, store, avatar)
     compose = stages[-1]
     probe_box = {}
 
@@ -137,13 +138,14 @@ def main(argv: list[str] | None = None) -> int:
         cfg = Config()
         cfg.synthesis.identity_file, cfg.synthesis.backend = identity_file, "torch"
         cfg.frame.size = parse_frame(args.frame)
+        avatar = load_avatar(cfg, store)
         row = {"portrait": portrait.name, "clips": {}}
         writer = VideoWriter(args.out / f"{portrait.stem}.mp4", 25.0, VIDEO_SIZE)
         shown, rest = [], None
         try:
             for clip in clips:
-                fixed, ms_fixed = drive(cfg, store, clip, args.frames, True)
-                moving, ms_moving = drive(cfg, store, clip, args.frames, False, writer)
+                fixed, ms_fixed = drive(cfg, store, avatar, clip, args.frames, True)
+                moving, ms_moving = drive(cfg, store, avatar, clip, args.frames, False, writer)
                 rest = fixed.kept[0] if rest is None else rest  # the first frame: the driver at their neutral
                 shown.append(moving.kept[len(moving.kept) // 2])
                 row["clips"][clip.stem] = {
@@ -156,11 +158,8 @@ def main(argv: list[str] | None = None) -> int:
                 log.info("%s x %s: %s", portrait.name, clip.stem, row["clips"][clip.stem])
         finally:
             writer.close()
-        from live.identity_file import load_identity
-
-        photo = load_identity(identity_file).photo
         cv2.imwrite(str(args.out / f"{portrait.stem}.png"),
-                    cv2.cvtColor(strip(photo, [rest, *shown]), cv2.COLOR_RGB2BGR))
+                    cv2.cvtColor(strip(avatar.photo, [rest, *shown]), cv2.COLOR_RGB2BGR))
         rows.append(row)
     summary = {"frame": args.frame, "frames_per_clip": args.frames, "clips": [c.stem for c in clips],
                "portraits": rows, "machine": machine_info()}

@@ -134,7 +134,9 @@ def find_face(rgb: np.ndarray, landmarker_path: Path, name: str = "the portrait"
 def keep_photo(rgb: np.ndarray, quad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The part of the portrait a frame can show (PHOTO_REACH around the face's crop), scaled so the crop is at most
     PHOTO_MAX_SIDE across, and the crop's corners in it: what the identity file keeps to paste the avatar back."""
-    side = float(np.hypot(*(quad[3] - quad[0])))
+    from live.compose import quad_side
+
+    side = quad_side(quad)
     centre = quad.mean(0)
     reach = np.array(PHOTO_REACH) * side
     x0, y0 = np.maximum(0, np.floor(centre - reach)).astype(int)

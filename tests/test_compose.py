@@ -63,7 +63,7 @@ def test_a_720p_frame_keeps_the_photo_outside_the_mask_and_the_seam_soft(portrai
     # The colour correction takes the tint back where the avatar meets the photo.
     band = (scene.rest_mask > 0.05) & (scene.rest_mask < 0.6)
     off = np.abs(out[band].astype(float).mean(0) - scene.background[band].astype(float).mean(0))
-    assert off.max() < 6, off
+    assert off.max() < 2, off  # measured 0.23 with the correction, 6.4 without
 
 
 def test_the_frame_keeps_a_face_near_the_photo_edge_inside_and_extends_without_bars(portrait):
