@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--k", type=int, help="style layers that take the per-frame offset (default: the default "
                                         "encoder's, 10)")
     p.add_argument("--no-early-exit", action="store_true", help="below 1024: render 1024 and downsample")
+    p.add_argument("--head", choices=["auto", "learned", "linear"], default="auto",
+                   help="the early exit's head, as `live run --head` (a generated face: auto = learned)")
     p.add_argument("--tensorrt", action="store_true", help="also build a TensorRT FP16 engine (needs tensorrt)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: engines/ in the checkout)")
     args = p.parse_args(argv)
@@ -48,8 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or ENGINES_DIR
     gen = load_mobilestylegan(AssetStore(progress=sys.stderr.isatty()))
     identity = seed_identity(gen, args.seed, args.truncation)
-    net = SynthesisNet(gen, identity, args.k, args.size, early_exit=not args.no_early_exit)
-    path = out / onnx_name(gen, identity, args.k, args.size, net.early_exit)
+    net = SynthesisNet(gen, identity, args.k, args.size, early_exit=not args.no_early_exit,
+                       learned_head=args.head != "linear")
+    path = out / onnx_name(gen, identity, args.k, args.size, net.head_tag)
     t0 = time.time()
     export_onnx(net, path)
     log.info("ONNX: %s (%.1f MB, %.1f s)", path, path.stat().st_size / 1e6, time.time() - t0)

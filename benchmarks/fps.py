@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--k", type=int, help="style layers that take the per-frame offset, without the encoder stage "
                                         "(default: the encoder's, 10)")
     p.add_argument("--device", default="cpu", help="synthesis device: cpu or cuda")
+    p.add_argument("--head", choices=["auto", "learned", "linear"], default="auto",
+                   help="the early exit's head, as `live run --head`: auto (default), learned or linear")
     p.add_argument("--frame", default="1280x720",
                    help="frame size the compose stage makes (WxH; with 'compose' in --stages; default 1280x720)")
     p.add_argument("--fixed-head", action="store_true", help="the compose stage keeps the head where the photo has it")
@@ -86,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg.tracking.smoothing, cfg.tracking.max_side = args.smoothing, args.max_side
     cfg.tracking.num_faces = args.num_faces
     cfg.synthesis.size, cfg.synthesis.k, cfg.synthesis.device = args.size, args.k, args.device
+    cfg.synthesis.head = args.head
     names = [n.strip() for n in args.stages.split(",") if n.strip()]
     if args.k is not None and "encoder" in names:
         p.error("--k is the encoder's when the encoder stage runs: leave it out")
@@ -126,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
                       "warmup": args.warmup, "mode": "lossless" if lossless else "realtime (drop oldest)",
                       "source_fps": source.fps, "paced": paced, "stages": names,
                       "backends": [b for b in backends if b],
-                      "size": args.size, "frame": args.frame if "compose" in names else "avatar", "k": avatar.k if args.k is None and avatar else args.k}
+                      "size": args.size, "head": args.head, "frame": args.frame if "compose" in names else "avatar",
+                      "k": avatar.k if args.k is None and avatar else args.k}
     print(format_summary(summary))
     if args.json == "-":
         print(json.dumps(summary, indent=2))

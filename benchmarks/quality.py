@@ -145,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
                         "(their distance is measured to the enrolled source crop)")
     p.add_argument("--max-frames", type=int, default=150, help="frames per clip (default 150)")
     p.add_argument("--size", type=int, default=256, choices=[256, 512, 1024])
+    p.add_argument("--head", choices=["auto", "learned", "linear"], default="auto",
+                   help="the early exit's head, as `live run --head`: auto (default), learned or linear")
     p.add_argument("--id-stride", type=int, default=3, help="identity distance on every Nth frame (dlib is slow)")
     p.add_argument("--encoder", type=Path,
                    help="encoder weights, linear or calibrated (default: the committed calibrated encoder)")
@@ -199,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         drv_size = (frames[0].image.shape[1], frames[0].image.shape[0]) if frames else (1, 1)
         for seed in args.identities.split(","):
             cfg = Config()
-            cfg.synthesis.size, cfg.synthesis.backend = args.size, "torch"
+            cfg.synthesis.size, cfg.synthesis.backend, cfg.synthesis.head = args.size, "torch", args.head
             if seed.strip().isdigit():
                 cfg.synthesis.seed = int(seed)
             else:
@@ -245,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
               "whole_face": {"blendshapes": pooled_blends(whole), "landmarks": pooled_landmarks(whole),
                              "seam": round(float(np.mean(all_seams)), 3) if all_seams else None},
               "note": "not the published CSIM/FID numbers: dlib descriptor distances and MediaPipe signals on "
-                      "live's own outputs", "encoder": enc.meta.get("kind"), "size": args.size,
+                      "live's own outputs", "encoder": enc.meta.get("kind"), "size": args.size, "head": args.head,
                       "frame_budget": governor.frame_budget if governor else None,
                       "pose_share": governor.pose_share if governor else None,
                       "expression_scale": enc.response.meta()["expression_scale"] if governor else None,

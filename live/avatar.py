@@ -26,7 +26,7 @@ class Avatar:
 
     generator: object  # live.models.generator.MobileStyleGAN
     styles: torch.Tensor  # [1,L,512] float32 W+ the avatar keeps
-    head: tuple[torch.Tensor, torch.Tensor] | None  # 256² output head tuned at enrollment, or None
+    tuning: object | None  # live.tuning.Tuning made at enrollment (`live enroll --tune`), or None
     crop: np.ndarray | None  # [S,S,3] uint8 RGB aligned source photo of an enrolled identity, else None
     encoder: object  # live.encoder.Encoder fitted to this avatar where it could be (LinearEncoder: the baseline)
     emotion: np.ndarray | None  # [1,K,512] happy(+)/sad(-) edit for the encoder's K, or None
@@ -49,12 +49,12 @@ def load_avatar(config: Config, store: AssetStore, fit: bool | None = None, enco
 
     s = config.synthesis
     generator = load_mobilestylegan(store)
-    crop = head = photo = quad = None
+    crop = tuning = photo = quad = None
     if s.identity_file is not None:
         from live.identity_file import IdentityFileError, load_identity
 
         enrolled = load_identity(s.identity_file, generator.source_sha256)
-        styles, head, crop = enrolled.styles, enrolled.head, enrolled.crop
+        styles, tuning, crop = enrolled.styles, enrolled.tuning, enrolled.crop
         photo, quad = enrolled.photo, enrolled.photo_quad
         if styles.shape[1] != generator.num_layers:
             raise IdentityFileError(f"{s.identity_file} holds {styles.shape[1]} style layers, the generator takes "
@@ -65,5 +65,9 @@ def load_avatar(config: Config, store: AssetStore, fit: bool | None = None, enco
     if config.encoder.fit_avatar if fit is None else fit:
         from live.avatar_fit_cache import fit_encoder
 
-        encoder = fit_encoder(encoder, store, generator, styles, head, progress=store.progress)
-    return Avatar(generator, styles, head, crop, encoder, load_direction(encoder.k), photo, quad)
+        from live.stages import learned_head
+
+        probe = Avatar(generator, styles, tuning, crop, encoder, None)
+        encoder = fit_encoder(encoder, store, generator, styles, tuning, progress=store.progress,
+                              learned=learned_head(config, probe))
+    return Avatar(generator, styles, tuning, crop, encoder, load_direction(encoder.k), photo, quad)

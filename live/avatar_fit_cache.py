@@ -81,18 +81,20 @@ class AvatarFits:
             log.info("avatar fit cache: %d older fits deleted (%d kept)", len(fits) - keep, keep)
 
 
-def fit_encoder(enc: Encoder | LinearEncoder, store, generator, identity, tuned_head=None, progress: bool = True) \
+def fit_encoder(enc: Encoder | LinearEncoder, store, generator, identity, tuning=None, progress: bool = True,
+                learned: bool = True) \
         -> Encoder | LinearEncoder:
-    """`enc` fitted to the avatar of `identity` (W+ styles [1,L,512], optional tuned 256² head), cached under
+    """`enc` fitted to the avatar of `identity` (W+ styles [1,L,512], optional live.tuning.Tuning), cached under
     the asset cache; a tqdm bar on stderr while it measures (the first time only)."""
-    from live.render import identity_key
+    from live.render import identity_key, live_head_tag
 
     def make_reader() -> ReadOffset:
         from live.probe import FaceReader
         from live.render import SynthesisNet
 
         log.info("fitting the encoder to this avatar (once, ~25 s; cached)")
-        return RenderedAvatar(SynthesisNet(generator, identity, enc.k, 256, tuned_head=tuned_head), FaceReader(store))
+        return RenderedAvatar(SynthesisNet(generator, identity, enc.k, 256, tuning=tuning,
+                                                 learned_head=learned), FaceReader(store))
 
     bar = None
 
@@ -105,8 +107,8 @@ def fit_encoder(enc: Encoder | LinearEncoder, store, generator, identity, tuned_
         bar.update(done - bar.n)
 
     try:
-        return AvatarFits(Path(store.cache_dir) / "avatars").get(enc, identity_key(identity, tuned_head), make_reader,
-                                                                  tick)
+        key = identity_key(identity, tuning) + ("" if tuning is not None or not learned else live_head_tag(256))
+        return AvatarFits(Path(store.cache_dir) / "avatars").get(enc, key, make_reader, tick)
     except RuntimeError as exc:  # the dlib models cannot be had (offline, no dlib): drive it with the mean tables
         log.warning("cannot fit the encoder to this avatar (%s): using the calibration faces' mean curves and "
                     "costs; --no-avatar-fit silences this", exc)

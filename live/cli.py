@@ -127,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
                             "compiles) and kept in engines/auto-backend.json; torch-compile on CUDA. A compile is "
                             "cached after the first; a failed compile falls back to plain torch")
         p.add_argument("--device", default="cpu", help="cpu or cuda")
+        p.add_argument("--head", choices=["auto", "learned", "linear"], default="auto",
+                       help="how the 256² and 512² faces are drawn from the generator's early block: learned "
+                            "(small convolutions distilled from the full 1024² network, nearer its picture), "
+                            "linear (the closed-form 1x1 head, the reference path), or auto (default): learned, "
+                            "but linear for an identity enrolled without --tune (the learned head shifts the "
+                            "colours of some inverted portraits; a tuning corrects them)")
         p.add_argument("--warp", action=argparse.BooleanOptionalAction, default=False,
                        help="the geometric channel (experimental, default off): after synthesis, move the face's "
                             "pixels for the driver's movements the generator cannot draw (pout, lip press, squint, "

@@ -28,6 +28,8 @@ class SynthesisConfig:
     device: str = "cpu"  # cpu or cuda
     size: int = 256  # output side: 256, 512 or 1024
     early_exit: bool = True  # below 1024: fitted early-exit head (else render 1024 and downsample)
+    head: str = "auto"  # the early exit's head: learned (live.models.live_head), linear (the closed-form one), or
+    # auto: learned, except for an enrolled identity without a tuning (see live.stages.learned_head)
     k: int | None = None  # leading style layers that take the per-frame offset (None: the encoder's)
     seed: int = 0  # generated identity (used when identity_file is None)
     identity_file: Path | None = None  # an enrolled identity (`live enroll`)

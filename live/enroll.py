@@ -31,14 +31,15 @@ from live.identity_file import (
     save_identity,
 )
 from live.image_file import truncated
-from live.inversion import QUALITY, SIZE, InversionSettings, Inverter, tune_head
+from live.inversion import QUALITY, SIZE, InversionSettings, Inverter
 
 log = logging.getLogger(__name__)
 
 ENROLL_VERSION = "1"  # bump when the recipe changes: cached identities are then made again
 MIN_FACE_PX = 128  # smallest FFHQ crop side (in source pixels) worth enrolling: the crop is 256²
 MAX_DECODE_SIDE = 4096  # larger images are decoded reduced (bounded memory)
-TUNE_STEPS = {"fast": 60, "best": 200}
+TUNE_STEPS = {"fast": 80, "best": 200}  # pivotal tuning's steps (live.tuning)
+TUNE_VERSION = "pti2"  # in the cache key of tuned enrollments: those made by an earlier tuning are made again
 PHOTO_MAX_SIDE = 1080  # the kept photo is scaled down until the face's FFHQ crop is at most this many pixels across
 # (a 1080p frame shows the crop at 1080 px: FRAMING in live.compose)
 PHOTO_REACH = (1.3, 1.0)  # the kept photo reaches this many crop sides left/right and up/down of the crop's centre
@@ -207,7 +208,8 @@ class Enroller:
     def cache_path(self, source_sha256: str, quality: str, tune: bool) -> Path | None:
         if self.cache_dir is None:
             return None
-        key = hashlib.sha256(f"{source_sha256}|{quality}|{int(tune)}|{self.generator.source_sha256}|"
+        key = hashlib.sha256(f"{source_sha256}|{quality}|{int(tune)}{TUNE_VERSION if tune else ''}|"
+                             f"{self.generator.source_sha256}|"
                              f"{ENROLL_VERSION}".encode()).hexdigest()[:24]
         return self.cache_dir / f"{key}{SUFFIX}"
 
@@ -242,47 +244,63 @@ class Enroller:
         rgb = read_portrait(portrait)
         source_sha = file_sha256(portrait)
         face = find_face(rgb, self.store.resolve("face_landmarker"), portrait.name)
+        standard = settings is None
         settings = settings or QUALITY[quality]
         t0 = time.perf_counter()
         target = to_tensor(face.crop)
         done = progress or (lambda *a: None)
-        result = self.inverter.invert(target, settings, lambda s, lp: done("invert", s, settings.steps, lp))
-        head = None
+        inverted = self.cached(portrait, quality, False) if tune and standard else None
+        if inverted is not None:  # enrolled before without --tune: its latent is the pivot
+            log.info("%s was inverted before (%s): tuning that latent", portrait.name, quality)
+            styles = inverted.styles
+        else:
+            styles = self.inverter.invert(target, settings, lambda s, lp: done("invert", s, settings.steps, lp)).styles
+        tuning = None
         if tune:
-            steps = TUNE_STEPS[quality] if settings is QUALITY.get(quality) else max(10, settings.steps // 6)
-            head = tune_head(self.inverter, result.styles, target, steps, settings.lpips_size,
-                             progress=lambda s, lp: done("tune", s, steps, lp))
+            steps = TUNE_STEPS[quality] if standard else max(10, settings.steps // 6)
+            tuning = self.tune(styles, target, steps, progress=lambda s, lp: done("tune", s, steps, lp))
         photo, quad = keep_photo(rgb, face.quad)
-        identity = Identity(styles=result.styles, crop=face.crop, generator=self.generator.name,
-                            generator_sha256=self.generator.source_sha256, head=head, photo=photo, photo_quad=quad)
+        identity = Identity(styles=styles, crop=face.crop, generator=self.generator.name,
+                            generator_sha256=self.generator.source_sha256, tuning=tuning, photo=photo,
+                            photo_quad=quad)
         identity.fidelity = self.fidelity(identity)
-        if head is not None:
+        if tuning is not None:
             identity.fidelity["tuned_motion_error"] = round(self.motion_error(identity), 4)
+            identity.fidelity["tuning_mb"] = round(tuning.nbytes() / 1e6, 2)
         identity.fidelity["seconds"] = round(time.perf_counter() - t0, 1)
         identity.meta = {"source_sha256": source_sha, "source_name": portrait.name, "quality": quality,
                          "enroll_version": ENROLL_VERSION, "faces_in_source": str(face.faces),
                          "settings": json_settings(settings)}
-        path = self.cache_path(source_sha, quality, tune) if settings is QUALITY.get(quality) else None
+        path = self.cache_path(source_sha, quality, tune) if standard else None
         if path is not None:
             save_identity(identity, path)
         return identity
 
     @torch.no_grad()
     def render(self, identity: Identity, offset: torch.Tensor | None = None) -> torch.Tensor:
-        """[1,3,256,256] the avatar as `live run --size 256` draws it (offset [1,K,512] on the first layers)."""
-        from live.models.early_exit import EXIT_BLOCK
-        from live.models.specialize import FixedIdentitySynthesis
+        """[1,3,256,256] the avatar as `live run --size 256` draws it (offset [1,K,512] on the first layers): through
+        its tuning and the learned head if it has one, else through the closed-form head (`--head auto`)."""
+        from live.render import SynthesisNet
 
-        r = self.inverter.render
-        head = identity.head or (r.weight, r.bias)
         k = 0 if offset is None else offset.shape[1]
-        net = FixedIdentitySynthesis(self.generator.synthesis_net, identity.styles, k,
-                                     head=(EXIT_BLOCK[SIZE], *head))
+        net = SynthesisNet(self.generator, identity.styles, k, SIZE, tuning=identity.tuning,
+                           learned_head=identity.tuning is not None)  # as `--head auto` draws it
         return net(torch.zeros(1, 0, 512) if offset is None else offset)
+
+    def tune(self, styles: torch.Tensor, target: torch.Tensor, steps: int,
+             progress: Callable[[int, float], None] | None = None):
+        """Pivotal tuning (live.tuning) of the live 256² network around `styles` to `target` ([1,3,256,256])."""
+        from live.encoder import load_encoder
+        from live.render import SynthesisNet
+        from live.tuning import pivotal_tuning
+
+        encoder = load_encoder()
+        net = SynthesisNet(self.generator, styles, encoder.k, SIZE)
+        return pivotal_tuning(net, target, self.lpips, encoder, steps, progress)
 
     @torch.no_grad()
     def motion_error(self, identity: Identity) -> float:
-        """How differently the tuned head renders expression and pose changes than the shared head:
+        """How differently the tuned network renders expression and pose changes than the untuned one:
         mean over test offsets (jaw open, smile, blink, yaw, pitch) of |d_tuned - d_shared| / |d_shared|,
         where d = render(offset) - render(neutral). Small means the tuning changed looks, not motion."""
         from live.encoder import load_encoder
@@ -290,7 +308,7 @@ class Enroller:
         from live.models.encoder import signal_vector
 
         enc = load_encoder()
-        shared = dataclasses.replace(identity, head=None)
+        shared = dataclasses.replace(identity, tuning=None)
         n0_t, n0_s = self.render(identity), self.render(shared)
         errors = []
         for name, value in (("jawOpen", 0.5), ("mouthSmileLeft", 0.6), ("eyeBlinkLeft", 0.8), ("yaw", 20.0),

@@ -3,14 +3,16 @@
 Tensors:
     styles         [1,23,512] float32   W+ latent the avatar keeps
     crop           [S,S,3] uint8 RGB    the aligned source face (small, for checks and previews)
-    head.weight    [12,C,1,1] float32   optional: the 256² output head tuned to this face (`--tune`)
+    tune.<param>   float16              optional: pivotal tuning's deltas of the live network's parameters
+                                        (live.tuning; `--tune`); metadata tuned_head names the head they go with
+    head.weight    [12,C,1,1] float32   (files before pivotal tuning) a tuned 256² 1x1 head, read as a tuning
     head.bias      [1,12,1,1] float32
     photo          [N] uint8            optional: the source portrait around the face (JPEG bytes, quality 95; the
                                         region a frame can show, at most PHOTO_MAX_SIDE across the face's crop):
                                         what the avatar is pasted back into (live.compose)
     photo_quad     [4,2] float64        the FFHQ crop's corners in that photo's pixels
 Metadata (strings): format, format_version, generator, generator_sha256, live_version, created,
-source_sha256 (the portrait's bytes), quality, tuned, fidelity (JSON), settings (JSON).
+source_sha256 (the portrait's bytes), quality, tuned, tuned_head, fidelity (JSON), settings (JSON).
 
 Written to a temporary file and renamed, so an interrupted write never leaves a half file.
 """
@@ -28,6 +30,8 @@ import cv2
 import numpy as np
 import torch
 
+from live.tuning import Tuning, check_tuning
+
 FORMAT = "live-identity"
 FORMAT_VERSION = "1"
 SUFFIX = ".identity"
@@ -43,7 +47,7 @@ class Identity:
     crop: np.ndarray  # [S,S,3] uint8 RGB aligned source
     generator: str  # generator name
     generator_sha256: str  # the generator asset hash it was made for
-    head: tuple[torch.Tensor, torch.Tensor] | None = None  # tuned 256² head (weight, bias) or None
+    tuning: Tuning | None = None  # pivotal tuning (live.tuning) or None
     fidelity: dict = field(default_factory=dict)  # measured at enrollment (lpips, identity_distance, ...)
     meta: dict = field(default_factory=dict)  # source_sha256, quality, settings, live_version, created
     photo: np.ndarray | None = None  # [h,w,3] uint8 RGB the portrait around the face, or None (files enrolled before
@@ -56,9 +60,8 @@ class Identity:
         if self.photo is not None:
             t["photo"] = torch.from_numpy(encode_photo(self.photo))
             t["photo_quad"] = torch.from_numpy(np.asarray(self.photo_quad, np.float64).reshape(4, 2).copy())
-        if self.head is not None:
-            t["head.weight"] = self.head[0].detach().float().contiguous()
-            t["head.bias"] = self.head[1].detach().float().contiguous()
+        if self.tuning is not None:
+            t.update({k: v.detach().contiguous() for k, v in self.tuning.tensors().items()})
         return t
 
 
@@ -93,8 +96,10 @@ def save_identity(identity: Identity, path: Path | str) -> Path:
     meta.update({
         "format": FORMAT, "format_version": FORMAT_VERSION, "generator": identity.generator,
         "generator_sha256": identity.generator_sha256, "fidelity": json.dumps(identity.fidelity),
-        "tuned": "1" if identity.head is not None else "0",
+        "tuned": "1" if identity.tuning is not None else "0",
     })
+    if identity.tuning is not None:
+        meta["tuned_head"] = identity.tuning.head
     meta.setdefault("live_version", __version__)
     meta.setdefault("created", datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
@@ -130,6 +135,15 @@ def check_head(path: Path, weight: torch.Tensor | None, bias: torch.Tensor | Non
                                 f"(damaged): {redo}")
 
 
+def head_tuning(weight: torch.Tensor, bias: torch.Tensor) -> Tuning:
+    """A tuned 1x1 head (files enrolled before pivotal tuning) as a tuning of the closed-form head."""
+    from live.models.early_exit import load_heads
+
+    shared_weight, shared_bias = load_heads()[256]
+    return Tuning({"img_weight": (weight.float() - shared_weight).half(),
+                   "img_bias": (bias.float() - shared_bias).half()}, "linear")
+
+
 def load_identity(path: Path | str, generator_sha256: str | None = None) -> Identity:
     """Read and check an identity file; `generator_sha256` (when given) must match the file's."""
     from safetensors import SafetensorError, safe_open
@@ -160,10 +174,16 @@ def load_identity(path: Path | str, generator_sha256: str | None = None) -> Iden
     if styles.shape[2] != 512 or not torch.isfinite(styles).all() or styles.abs().max() > MAX_ABS:
         raise IdentityFileError(f"{path} holds non-finite or absurd styles {list(styles.shape)} (W+ vectors are 512 "
                                 f"wide, within +-{MAX_ABS:g}; damaged): {redo}")
-    head = None
-    if "head.weight" in tensors or "head.bias" in tensors:
+    tuning = Tuning.from_tensors(tensors, meta.get("tuned_head", "linear"))
+    if tuning is not None:
+        problem = check_tuning(tuning, MAX_ABS)
+        if problem:
+            raise IdentityFileError(f"{path} has a tuning that {problem} (damaged, or made by another version): "
+                                    f"{redo}")
+    elif "head.weight" in tensors or "head.bias" in tensors:
         head = (tensors.get("head.weight"), tensors.get("head.bias"))
         check_head(path, *head, redo)
+        tuning = head_tuning(*head)
     photo = quad = None
     if "photo" in tensors:
         photo, quad = decode_photo(path, tensors["photo"], tensors.get("photo_quad"), redo)
@@ -171,7 +191,7 @@ def load_identity(path: Path | str, generator_sha256: str | None = None) -> Iden
         fidelity = json.loads(meta.get("fidelity", "{}"))
     except json.JSONDecodeError:
         fidelity = {}
-    skip = {"format", "format_version", "generator", "generator_sha256", "fidelity", "tuned"}
+    skip = {"format", "format_version", "generator", "generator_sha256", "fidelity", "tuned", "tuned_head"}
     return Identity(styles=styles.float(), crop=crop.numpy(), generator=meta.get("generator", ""),
-                    generator_sha256=meta.get("generator_sha256", ""), head=head, fidelity=fidelity,
+                    generator_sha256=meta.get("generator_sha256", ""), tuning=tuning, fidelity=fidelity,
                     meta={k: v for k, v in meta.items() if k not in skip}, photo=photo, photo_quad=quad)

@@ -170,36 +170,3 @@ class Inverter:
         with torch.no_grad():
             styles = (w[:, None].expand(1, n, -1) + delta).detach().clone()
         return InversionResult(styles=styles, lpips=lp, mse=mse, steps=done)
-
-
-def tune_head(inverter: Inverter, styles: torch.Tensor, target: torch.Tensor, steps: int, lpips_size: int,
-              reg: float = 1.0, lr: float = 2e-3,
-              progress: Callable[[int, float], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The 256² output head tuned to one face (pivotal tuning restricted to the last, linear layer).
-
-    The generator stays as it is; only the 1x1 head from block-4 features to wavelet bands moves, pulled
-    back towards the shared head by `reg` (relative squared change), so expression offsets, which change
-    the features, still render the way the shared head renders them. Features are computed once.
-    """
-    r = inverter.render
-    w0, b0 = r.weight.detach(), r.bias.detach()
-    with torch.no_grad():
-        feats = r.features(styles)
-    t_feats = [f.detach() for f in inverter.lpips.features(inverter._prep(target, lpips_size))]
-    weight = w0.clone().requires_grad_(True)
-    bias = b0.clone().requires_grad_(True)
-    opt = torch.optim.Adam([weight, bias], lr=lr)
-    scale = w0.pow(2).sum() + b0.pow(2).sum()
-    for step in range(steps):
-        for group in opt.param_groups:
-            group["lr"] = _lr(step, steps, lr)
-        img = r.head(feats, weight, bias)
-        loss_lp = inverter.lpips.distance(inverter.lpips.features(inverter._prep(img, lpips_size)), t_feats).sum()
-        change = ((weight - w0).pow(2).sum() + (bias - b0).pow(2).sum()) / scale
-        loss = loss_lp + F.mse_loss(img, target) + reg * change
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if progress is not None:
-            progress(step + 1, float(loss_lp.detach()))
-    return weight.detach(), bias.detach()

@@ -23,6 +23,7 @@ from torch import nn
 from live.backends.base import Backend, BackendError, TensorSpec
 from live.models.generator import MobileStyleGAN, broadcast_styles, z_from_seed
 from live.models.specialize import FixedIdentitySynthesis
+from live.tuning import Tuning
 
 log = logging.getLogger(__name__)
 
@@ -35,28 +36,45 @@ class SynthesisNet(nn.Module):
     """offset [1,K,512] -> image [1,3,size,size] in [-1,1] for one identity."""
 
     def __init__(self, generator: MobileStyleGAN, identity: torch.Tensor, k: int, size: int = 1024,
-                 early_exit: bool = True, tuned_head: tuple[torch.Tensor, torch.Tensor] | None = None):
+                 early_exit: bool = True, tuning: Tuning | None = None, learned_head: bool = True):
         # generator: the loaded generator; identity: W+ [1,num_layers,512]; k: offset layers; size: output side;
-        # early_exit: below 1024, stop early with a fitted output head (else render 1024 and downsample);
-        # tuned_head: a 256² head tuned to this identity at enrollment (used at size 256 with early exit).
+        # early_exit: below 1024, stop early with an output head (else render 1024 and downsample);
+        # tuning: this identity's pivotal tuning (live.tuning), applied at every size (its head's part at 256²);
+        # it was made with a head and renders with that one; learned_head: otherwise, the learned head
+        # (live.models.live_head) where the install has one for this size, else the closed-form 1x1 head.
         super().__init__()
         if size not in SIZES:
             raise ValueError(f"size must be one of {', '.join(map(str, SIZES))}, got {size}")
-        self.k, self.size = k, size
+        self.k, self.size, self.tuning = k, size, tuning
+        self.head_tag = ""  # what the output head is, for engine file names: "", -exit<sha>, -live<sha>
         head = None
         if early_exit and size < 1024:
-            from live.models.early_exit import EXIT_BLOCK, load_heads
+            from live.models.early_exit import EXIT_BLOCK, HEADS_PATH, load_heads
+            from live.models.live_head import HEADS_PATH as LIVE_PATH
+            from live.models.live_head import load_live_heads
 
+            if tuning is not None:
+                learned_head = tuning.head == "learned"
+            learned = load_live_heads(generator.source_sha256) if learned_head else None
             heads = load_heads()
-            if heads is None:
+            if learned and size in learned:
+                head, self.head_tag = (EXIT_BLOCK[size], learned[size]), "-live" + _file_tag(LIVE_PATH)
+            elif heads is None:
                 log.warning("no early-exit heads in this install: rendering 1024 and downsampling (slower)")
             else:
-                head = (EXIT_BLOCK[size], *heads[size])
-            if tuned_head is not None and size == 256:
-                head = (EXIT_BLOCK[size], *tuned_head)
-        self.tuned = tuned_head is not None and head is not None and size == 256
+                head, self.head_tag = (EXIT_BLOCK[size], *heads[size]), "-exit" + _file_tag(HEADS_PATH)
         self.early_exit = head is not None
+        self.learned = head is not None and len(head) == 2
         self.fixed = FixedIdentitySynthesis(generator.synthesis_net, identity, k, head=head)
+        # A tuning is for the 256² view it was made on: applied to the full network (--size 512/1024) its block
+        # deltas made the 1024² picture less like the photo (LPIPS 0.22 -> 0.25-0.27 on 3 of 7 portraits).
+        self.tuned = tuning is not None and size == 256 and self.early_exit
+        if self.tuned:
+            tuning.apply(self.fixed, with_head=self.learned == (tuning.head == "learned"))
+            self.fixed.weights_changed()
+        elif tuning is not None:
+            log.info("the identity's tuning is for --size 256: the %d² view renders untuned", size)
+            self.tuning = None
 
     def forward(self, offset: torch.Tensor) -> torch.Tensor:
         img = self.fixed(offset)
@@ -74,25 +92,32 @@ def identity_hash(identity: torch.Tensor) -> str:
     return hashlib.sha256(identity.detach().float().contiguous().numpy().tobytes()).hexdigest()
 
 
-def identity_key(identity: torch.Tensor, tuned_head: tuple[torch.Tensor, torch.Tensor] | None = None) -> str:
-    """sha256 of what an avatar looks like: its styles and, for an enrolled one, its tuned 256² head."""
-    if tuned_head is None:
+def identity_key(identity: torch.Tensor, tuning: Tuning | None = None) -> str:
+    """sha256 of what an avatar looks like: its styles and, for an enrolled one, its pivotal tuning."""
+    if tuning is None:
         return identity_hash(identity)
-    return hashlib.sha256((identity_hash(identity) + identity_hash(tuned_head[0])
-                           + identity_hash(tuned_head[1])).encode()).hexdigest()
+    return hashlib.sha256((identity_hash(identity) + tuning.key()).encode()).hexdigest()
 
 
-def onnx_name(generator: MobileStyleGAN, identity: torch.Tensor, k: int, size: int, exit_head: bool,
-              tuned_head: tuple[torch.Tensor, torch.Tensor] | None = None) -> str:
-    ident = identity_key(identity, tuned_head)
+def onnx_name(generator: MobileStyleGAN, identity: torch.Tensor, k: int, size: int, head_tag: str,
+              tuning: Tuning | None = None) -> str:
+    """The engine file's name: everything the network depends on (head_tag: SynthesisNet.head_tag)."""
+    ident = identity_key(identity, tuning)
     return (f"synthesis-g{generator.source_sha256[:10]}-id{ident[:10]}-k{k}-s{size}"
-            f"{_heads_tag() if exit_head else ''}-torch{torch.__version__.split('+')[0]}.onnx")
+            f"{head_tag}-torch{torch.__version__.split('+')[0]}.onnx")
 
 
-def _heads_tag() -> str:
-    from live.models.early_exit import HEADS_PATH
+def live_head_tag(size: int) -> str:
+    """The tag of the learned head SynthesisNet uses at `size` by default ("" where the install has none): what a
+    cache of renders through it is keyed by."""
+    from live.models.live_head import HEADS_PATH, load_live_heads
 
-    return "-exit" + hashlib.sha256(HEADS_PATH.read_bytes()).hexdigest()[:8]
+    heads = load_live_heads()
+    return "-live" + _file_tag(HEADS_PATH) if heads and size in heads else ""
+
+
+def _file_tag(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:8]
 
 
 def export_onnx(net: SynthesisNet, path: Path) -> Path:
@@ -124,7 +149,7 @@ def make_backend(kind: str, net: SynthesisNet, generator: MobileStyleGAN, identi
         )
 
         kinds = cpu_candidates()
-        shape = f"k{net.k}-s{net.size}" + (_heads_tag() if net.early_exit else "") + ("-tuned" if net.tuned else "")
+        shape = f"k{net.k}-s{net.size}{net.head_tag}" + ("-tuned" if net.tuned else "")
         return fastest(kinds, lambda k: make_backend(k, net, generator, identity, device, engines_dir),
                        {"offset": np.zeros((1, net.k, 512), np.float32)}, engines_dir / CHOICES_NAME,
                        machine_key(shape, kinds))[1]
@@ -141,8 +166,7 @@ def make_backend(kind: str, net: SynthesisNet, generator: MobileStyleGAN, identi
                             bf16=kind.endswith("bf16"), cuda_graph=on_gpu, host_outputs=not on_gpu)
     if kind not in BACKENDS:
         raise BackendError(f"unknown backend {kind!r}; choose from {', '.join(BACKENDS)}")
-    tuned = (net.fixed.img_weight, net.fixed.img_bias) if net.tuned else None
-    onnx_path = engines_dir / onnx_name(generator, identity, net.k, net.size, net.early_exit, tuned)
+    onnx_path = engines_dir / onnx_name(generator, identity, net.k, net.size, net.head_tag, net.tuning)
     if not onnx_path.exists():
         log.info("exporting the synthesis network to %s", onnx_path)
         export_onnx(net, onnx_path)

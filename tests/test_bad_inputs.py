@@ -40,36 +40,34 @@ def test_a_truncated_jpeg_is_refused_not_enrolled_half_grey(tmp_path):
 
 
 def identity_file(tmp_path: Path, name: str, **change) -> Path:
-    """A real identity file (a generated identity's styles and the shared 256² head) with `change` applied:
-    styles, head_weight, head_bias."""
+    """A real identity file (a generated identity's styles and a small tuning of block 4) with `change` applied:
+    styles, deltas (the tuning's)."""
     from live.assets import AssetStore
     from live.identity_file import Identity, save_identity
-    from live.models.early_exit import load_heads
     from live.models.generator import load_mobilestylegan
     from live.render import seed_identity
+    from live.tuning import Tuning
 
     gen = load_mobilestylegan(AssetStore(progress=False))
-    weight, bias = load_heads()[256]
     styles = change.get("styles", seed_identity(gen, 0))
-    head = (change.get("head_weight", weight.clone()), change.get("head_bias", bias.clone()))
+    deltas = change.get("deltas", {"conv_weights.10": torch.full((256, 256, 1, 1), 1e-3, dtype=torch.float16)})
     ident = Identity(styles=styles, crop=np.zeros((256, 256, 3), np.uint8), generator="mobilestylegan",
-                     generator_sha256=gen.source_sha256, head=head)
+                     generator_sha256=gen.source_sha256, tuning=Tuning(deltas, "learned"))
     return save_identity(ident, tmp_path / f"{name}.lvid")
 
 
 @pytest.mark.parametrize("name, says", [
-    ("nan_head", "tuned head with values that are not finite"),
+    ("nan_tuning", "values that are not finite"),
     ("absurd_styles", "non-finite or absurd styles"),
-    ("wrong_head_shape", "tuned head of shapes"),
+    ("unknown_tuning", "changes an unknown parameter"),
 ])
 def test_a_damaged_identity_file_is_refused_at_load(tmp_path, clip, name, says):
     from live.identity_file import IdentityFileError, load_identity
-    from live.models.early_exit import load_heads
 
-    weight = load_heads()[256][0]
-    change = {"nan_head": {"head_weight": torch.full_like(weight, float("nan"))},
+    change = {"nan_tuning": {"deltas": {"conv_weights.10": torch.full((256, 256, 1, 1), float("nan"),
+                                                                      dtype=torch.float16)}},
               "absurd_styles": {"styles": torch.full((1, 23, 512), 1e30)},
-              "wrong_head_shape": {"head_weight": torch.zeros(3, 3, 3, 3)}}[name]
+              "unknown_tuning": {"deltas": {"mapping.weight": torch.zeros(3, dtype=torch.float16)}}}[name]
     path = identity_file(tmp_path, name, **change)
     with pytest.raises(IdentityFileError, match=re.escape(says)) as exc:
         load_identity(path)
@@ -83,7 +81,8 @@ def test_a_damaged_identity_file_is_refused_at_load(tmp_path, clip, name, says):
 def test_a_sound_identity_file_loads(tmp_path):
     from live.identity_file import load_identity
 
-    assert load_identity(identity_file(tmp_path, "fine")).head[0].shape[0] == 12
+    tuning = load_identity(identity_file(tmp_path, "fine")).tuning
+    assert tuning.head == "learned" and tuning.deltas["conv_weights.10"].shape == (256, 256, 1, 1)
 
 
 def test_two_quick_ctrl_c_stop_cleanly(tmp_path, clip, landmarker_path, recording):

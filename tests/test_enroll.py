@@ -70,11 +70,13 @@ def test_numpy_only_unpickler_refuses_code(tmp_path):
 
 def _identity(styles=None, sha="a" * 64):
     from live.identity_file import Identity
+    from live.tuning import Tuning
 
     styles = torch.randn(1, 23, 512) if styles is None else styles
+    tuning = Tuning({"conv_weights.9": torch.randn(256, 128, 1, 1).half(),
+                     "learned_head.out.bias": torch.randn(12).half()}, "learned")
     return Identity(styles=styles, crop=np.full((64, 64, 3), 7, np.uint8), generator="g", generator_sha256=sha,
-                    head=(torch.randn(12, 256, 1, 1), torch.randn(1, 12, 1, 1)), fidelity={"lpips_vgg": 0.2},
-                    meta={"quality": "fast"})
+                    tuning=tuning, fidelity={"lpips_vgg": 0.2}, meta={"quality": "fast"})
 
 
 def test_identity_file_round_trip_and_rejections(tmp_path):
@@ -88,7 +90,7 @@ def test_identity_file_round_trip_and_rejections(tmp_path):
     assert raw[8:9] == b"{" and b"\x80\x04" not in raw[:2] and json.loads(raw[8:8 + header])  # safetensors, no pickle
     back = load_identity(path, "a" * 64)
     assert torch.equal(back.styles, ident.styles) and np.array_equal(back.crop, ident.crop)
-    assert torch.equal(back.head[0], ident.head[0]) and back.fidelity == {"lpips_vgg": 0.2}
+    assert back.tuning.key() == ident.tuning.key() and back.fidelity == {"lpips_vgg": 0.2}
     assert back.meta["quality"] == "fast" and "live_version" in back.meta
     with pytest.raises(IdentityFileError, match="another generator"):
         load_identity(path, "b" * 64)
@@ -268,3 +270,24 @@ def test_dog_is_not_a_face(tmp_path):
         pytest.skip("../shared/data/portraits/s25.jpg not present")
     r = run_live("enroll", str(dog), "-o", str(tmp_path / "dog.identity"), "--steps", "2")
     assert r.returncode == 2 and "no face found" in r.stderr
+
+
+def test_a_file_with_a_tuned_head_reads_as_a_tuning_of_the_closed_form_head(tmp_path):
+    """Identity files from before pivotal tuning kept a tuned 1x1 head (head.weight, head.bias)."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from live.identity_file import load_identity, save_identity
+    from live.models.early_exit import load_heads
+
+    ident = _identity()
+    ident.tuning = None
+    path = save_identity(ident, tmp_path / "old.identity")
+    with safe_open(str(path), framework="pt") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    weight, bias = load_heads()[256]
+    tensors.update({"head.weight": weight + 0.01, "head.bias": bias.clone()})
+    save_file(tensors, str(path), metadata=meta)
+    tuning = load_identity(path).tuning
+    assert tuning.head == "linear" and set(tuning.deltas) == {"img_weight", "img_bias"}
+    assert torch.allclose(tuning.deltas["img_weight"].float(), torch.full_like(weight, 0.01), atol=1e-4)

@@ -28,10 +28,11 @@ class FixedIdentitySynthesis(nn.Module):
     """`forward(offset [N,K,512]) -> image [N,3,1024,1024]` for a fixed identity `styles [1,23,512]`."""
 
     def __init__(self, synthesis: Synthesis, identity: torch.Tensor, k: int,
-                 head: tuple[int, torch.Tensor, torch.Tensor] | None = None):
+                 head: tuple[int, torch.Tensor, torch.Tensor] | tuple[int, nn.Module] | None = None):
         # synthesis: the full network (its weights are shared, not copied, for the dynamic layers);
         # identity: W+ styles [1,23,512]; k: number of leading style layers that take an offset (0..23);
-        # head: (block, weight [12,C,1,1], bias [1,12,1,1]) to stop after that block (early exit).
+        # head: stop after a block (early exit) with (block, weight [12,C,1,1], bias [1,12,1,1]), a closed-form
+        # 1x1 head, or (block, module), a learned head (features -> 12 wavelet bands, live.models.live_head).
         super().__init__()
         n = synthesis.num_layers
         if identity.shape != (1, n, STYLE_DIM):
@@ -63,14 +64,24 @@ class FixedIdentitySynthesis(nn.Module):
             self.up_mods = nn.ParameterList(  # constant upsampling multipliers (unused where dynamic)
                 nn.Parameter(mods[1 + 3 * i].clone(), requires_grad=False) for i in range(len(synthesis.blocks)))
             self.exit_block = len(synthesis.blocks) - 1 if head is None else head[0]
-            if head is not None:
+            self.learned_head = head[1] if head is not None and len(head) == 2 else None
+            if self.learned_head is not None:  # its own weights; img_weight/img_bias stay empty
+                w = torch.empty(0)
+            elif head is not None:
                 w = head[1]
             else:
                 w = _fold(synthesis.to_img.weight, mods[n - 1]) if k <= n - 1 else synthesis.to_img.weight
             self.img_weight = nn.Parameter(w.clone(), requires_grad=False)
-            self.register_buffer("img_bias", (synthesis.to_img_bias if head is None else head[2]).clone())
+            bias = synthesis.to_img_bias if head is None else torch.empty(0) if len(head) == 2 else head[2]
+            self.register_buffer("img_bias", bias.clone())
             self.register_buffer("constant_image", torch.empty(0))
             if k == 0:
+                self.constant_image = self._render(1, {})
+
+    def weights_changed(self) -> None:
+        """Call after changing the parameters in place (a tuning): K = 0's cached constant image is drawn again."""
+        if self.k == 0:
+            with torch.no_grad():
                 self.constant_image = self._render(1, {})
 
     def _dynamic_mods(self, offset: torch.Tensor) -> dict[int, torch.Tensor]:
@@ -98,6 +109,8 @@ class FixedIdentitySynthesis(nn.Module):
             x = haar_synthesis(x[:, :q], x[:, q:].reshape(n, q, 3, h, w))
             x = self._conv(x, 1 + 2 * i, mods.get(2 + 3 * i), 1)
             x = self._conv(x, 2 + 2 * i, mods.get(3 + 3 * i), 1)
+        if self.learned_head is not None:
+            return bands_to_image(self.learned_head(x))
         m = mods.get(s.num_layers - 1)
         if m is not None and self.exit_block == len(s.blocks) - 1:
             x = x * m[:, :, None, None]

@@ -37,13 +37,23 @@ def encoder_stage(config: Config, avatar: Avatar, controls: Controls | None = No
                         emotion_direction=avatar.emotion)
 
 
+def learned_head(config: Config, avatar: Avatar) -> bool:
+    """Whether the synthesis draws through the learned head: --head learned/linear, or auto: yes, except for an
+    enrolled identity without a tuning (the learned head, which cannot see the fine style layers, shifted the colours
+    of 3 of 7 inverted portraits: benchmarks/results/enroll-learned-head.png; a tuning's head deltas correct it)."""
+    if config.synthesis.head != "auto":
+        return config.synthesis.head == "learned"
+    return avatar.crop is None or avatar.tuning is not None
+
+
 def synthesis_stage(config: Config, avatar: Avatar) -> Stage:
     from live.render import SynthesisNet, make_backend
     from live.stages.synthesis import SynthesisStage
 
     s = config.synthesis
     k = avatar.k if s.k is None else s.k
-    net = SynthesisNet(avatar.generator, avatar.styles, k, s.size, s.early_exit, tuned_head=avatar.head)
+    net = SynthesisNet(avatar.generator, avatar.styles, k, s.size, s.early_exit, tuning=avatar.tuning,
+                       learned_head=learned_head(config, avatar))
     return SynthesisStage(make_backend(s.backend, net, avatar.generator, avatar.styles, device=s.device),
                           device=s.device)
 
@@ -61,7 +71,7 @@ def avatar_render(config: Config, avatar: Avatar):
         if "net" not in state:
             s = config.synthesis
             state["net"] = SynthesisNet(avatar.generator, avatar.styles, avatar.k, s.size, s.early_exit,
-                                        tuned_head=avatar.head)
+                                        tuning=avatar.tuning, learned_head=learned_head(config, avatar))
         x = torch.zeros(1, avatar.k, 512) if offset is None else torch.as_tensor(offset, dtype=torch.float32)
         with torch.no_grad():
             return to_uint8(state["net"](x).numpy())

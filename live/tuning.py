@@ -1,0 +1,169 @@
+"""Pivotal tuning at enrollment (Roich et al. 2021, PTI): the identity's live synthesis network tuned to its portrait.
+
+After inversion the latent is the pivot; the network the live path runs around it (the last two blocks before the
+256² exit, TUNE_BLOCKS, and the output head) is tuned so the render at rest matches the aligned portrait (LPIPS +
+L2), while a locality term keeps what offsets do: for a bank of offsets the encoder produces (random expressions and
+head turns), the tuned network's change from rest must equal the un-tuned network's change (L2). The first style
+layers, which take the per-frame offset, are not touched.
+
+The result is a `Tuning`: float16 deltas of the specialised network's parameters (live.models.specialize), 0.92 MB,
+stored in the identity file beside the latent and checked against the same generator hash. Every renderer of the
+identity's 256² view (the synthesis stage, the avatar fit, the emotion edit, the warp's probe) applies it through
+SynthesisNet; --size 512/1024 render untuned (the block deltas made the full network's picture less like the photo).
+
+Measured (7 shared portraits, --quality fast, benchmarks/results/enroll-tuned.json): 80 steps, ~1 s a step on a
+2-core Zen 4 (rest and one offset in one batch, LPIPS in bf16 where native).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+log = logging.getLogger(__name__)
+
+TUNE_BLOCKS = (3, 4)  # blocks whose convolution weights are tuned: the last two the 256² exit runs
+LOCALITY = 10.0  # weight of the locality term
+OFFSETS = 8  # offsets in the locality bank
+LR = 3e-4
+LPIPS_SIDE = 128  # side the tuning's LPIPS compares at
+PREFIX = "tune."  # tensor names in identity files
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """What pivotal tuning changed: parameter name of FixedIdentitySynthesis -> float16 delta, and the head it was
+    tuned with ("learned" or "linear"); a renderer with that head applies all of it, any other the blocks' part."""
+
+    deltas: dict[str, torch.Tensor]
+    head: str
+
+    def key(self) -> str:
+        h = hashlib.sha256(self.head.encode())
+        for name in sorted(self.deltas):
+            h.update(name.encode())
+            h.update(self.deltas[name].contiguous().numpy().tobytes())
+        return h.hexdigest()
+
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.deltas.values())
+
+    def apply(self, fixed, with_head: bool) -> None:
+        """Add the deltas to `fixed` (a FixedIdentitySynthesis of this identity), the head's only if `with_head`."""
+        params = dict(fixed.named_parameters()) | dict(fixed.named_buffers())
+        with torch.no_grad():
+            for name, delta in self.deltas.items():
+                if _is_head(name) and not with_head:
+                    continue
+                target = params.get(name)
+                if target is None or target.shape != delta.shape:
+                    continue  # a part this renderer does not run (e.g. block 4's weights past a 128² exit)
+                target.add_(delta.to(target.dtype))
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {PREFIX + name: t for name, t in self.deltas.items()}
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor], head: str) -> Tuning | None:
+        deltas = {k[len(PREFIX):]: v for k, v in tensors.items() if k.startswith(PREFIX)}
+        return cls(deltas, head) if deltas else None
+
+
+def check_tuning(tuning: Tuning, max_abs: float) -> str | None:
+    """What is wrong with a tuning read from a file (None: nothing): unknown parameters, non-finite or absurd values."""
+    if tuning.head not in ("learned", "linear"):
+        return f"names an unknown head {tuning.head!r}"
+    for name, delta in tuning.deltas.items():
+        known = _is_head(name) or name.split(".")[0] in ("conv_weights", "dw_weights")
+        if not known:
+            return f"changes an unknown parameter {name!r}"
+        if not torch.isfinite(delta).all() or float(delta.abs().max()) > max_abs:
+            return f"has values that are not finite or beyond +-{max_abs:g} in {name!r}"
+    return None
+
+
+def _is_head(name: str) -> bool:
+    return name.startswith(("learned_head.", "img_weight", "img_bias"))
+
+
+def tuned_parameters(fixed) -> dict[str, torch.nn.Parameter]:
+    """The parameters of `fixed` pivotal tuning moves: TUNE_BLOCKS' convolution weights and the head."""
+    names = {f"{kind}.{1 + 2 * block + j}" for block in TUNE_BLOCKS for j in (0, 1)
+             for kind in ("conv_weights", "dw_weights")}
+    out = {}
+    for name, p in list(fixed.named_parameters()) + list(fixed.named_buffers()):
+        if (name in names or _is_head(name)) and p.numel() > 0:
+            out[name] = p
+    return out
+
+
+def offset_bank(encoder, count: int = OFFSETS, seed: int = 0) -> list[torch.Tensor]:
+    """[1,K,512] offsets the linear encoder makes for random expressions and head turns (the locality term's)."""
+    rs = np.random.RandomState(seed)
+    bank = []
+    for _ in range(count):
+        delta = np.zeros(55, np.float32)
+        moving = rs.choice(52, rs.randint(1, 5), replace=False)
+        delta[moving] = rs.uniform(0.0, 0.9, len(moving))
+        delta[52:54] = rs.uniform(-0.8, 0.8, 2)  # yaw, pitch within +-24 degrees
+        bank.append(torch.from_numpy(encoder(delta)))
+    return bank
+
+
+def pivotal_tuning(net, target: torch.Tensor, lpips, encoder, steps: int,
+                   progress: Callable[[int, float], None] | None = None, lr: float = LR) -> Tuning:
+    """Tune `net` (a SynthesisNet at 256², the identity's latent folded in, K = the encoder's) to `target`
+    ([1,3,256,256] in [-1,1], the aligned portrait); returns the deltas (net itself is left as it was).
+    progress(step, lpips) after each step."""
+    from live.backends.torch_backend import native_bf16
+    from live.models.specialize import FixedIdentitySynthesis
+
+    fixed: FixedIdentitySynthesis = net.fixed
+    params = tuned_parameters(fixed)
+    start = {name: p.detach().clone() for name, p in params.items()}
+    k = fixed.k
+    zero = torch.zeros(1, k, 512)
+    bank = offset_bank(encoder)
+    with torch.no_grad():
+        rest = net(zero)
+        moves = [net(o) - rest for o in bank]
+    t_feats = [f.detach() for f in lpips.features(F.interpolate(target, size=(LPIPS_SIDE,) * 2, mode="area"))]
+    for p in params.values():
+        p.requires_grad_(True)
+    opt = torch.optim.Adam(list(params.values()), lr=lr)
+    bf16 = native_bf16()
+    t0 = time.perf_counter()
+    try:
+        with torch.enable_grad(), torch.inference_mode(False):
+            for step in range(steps):
+                j = step % len(bank)
+                both = net(torch.cat([zero, bank[j]]))  # at rest and at an offset, one batch
+                image = both[:1]
+                small = F.interpolate(image, size=(LPIPS_SIDE,) * 2, mode="area")
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):  # VGG: 2x faster where native
+                    perceptual = lpips.distance(lpips.features(small), t_feats).float().sum()
+                locality = F.mse_loss(both[1:] - image, moves[j])
+                loss = perceptual + F.mse_loss(image, target) + LOCALITY * locality
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                if progress is not None:
+                    progress(step + 1, float(perceptual.detach()))
+    finally:
+        for p in params.values():
+            p.requires_grad_(False)
+    with torch.no_grad():
+        deltas = {name: (p - start[name]).half() for name, p in params.items()}
+        for name, p in params.items():  # net back as it was
+            p.copy_(start[name])
+    tuning = Tuning(deltas, "learned" if net.learned else "linear")
+    log.info("pivotal tuning: %d steps in %.0f s, %.2f MB of deltas", steps, time.perf_counter() - t0,
+             tuning.nbytes() / 1e6)
+    return tuning
