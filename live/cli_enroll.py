@@ -23,8 +23,9 @@ the generator's sha256 and the measured fidelity
 same person by dlib's rule).
 Enrolling the same photo again reuses the cached result.
 """
-EST_SECONDS = {"fast": 160, "best": 480}  # 2-core CPU, measured (README)
-TUNE_EST_S = 90  # pivotal tuning, fast quality (80 steps), 2-core CPU: 80 s measured on a Zen 4
+EST_SECONDS = {"fast": 160, "best": 480}  # 2-core Zen 4 (AVX-512 bf16), measured (README)
+SLOW_CPU_FACTOR = 2.3  # a 2-core Zen 3 (AVX2 only) took 382 s for what took 166 s on the Zen 4
+TUNE_EST_S = 80  # pivotal tuning, fast quality (80 steps), 2-core Zen 4
 
 
 def add_enroll_parser(sub, add_common) -> None:
@@ -110,8 +111,10 @@ def enroll_portrait(portrait: Path, store, quality: str = "fast", tune: bool = F
         if hit is not None:
             log.info("%s: using the identity enrolled before (cached)", portrait.name)
             return hit, enroller
-    log.warning("enrolling %s (quality %s%s): about %d s on a 2-core CPU; Ctrl-C cancels and writes nothing",
-                portrait.name, quality, ", tuned" if tune else "", EST_SECONDS[quality] + (TUNE_EST_S if tune else 0))
+    est = EST_SECONDS[quality] + (TUNE_EST_S if tune else 0)
+    log.warning("enrolling %s (quality %s%s): %d-%d s on 2 CPU cores (the shorter with AVX-512 bf16); Ctrl-C "
+                "cancels and writes nothing", portrait.name, quality, ", tuned" if tune else "", est,
+                round(est * SLOW_CPU_FACTOR, -1))
     bar = _Progress(sys.stderr.isatty())
     try:
         identity = enroller.enroll(portrait, quality, tune, settings=settings, progress=bar)
