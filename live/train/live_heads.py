@@ -65,15 +65,6 @@ def live_styles(gen, encoder, seed: int) -> torch.Tensor:
     return styles
 
 
-def native_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (elsewhere autocast emulates it, slower than float32)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 def machine() -> str:
     """CPU model, cores and the vector flags that decide speed (for the metadata beside the timings)."""
     model, flags = platform.machine(), set()
@@ -253,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     from live.models.generator import load_mobilestylegan
     from live.models.live_head import load_live_heads
     from live.models.lpips import load_lpips
+
+    from live.backends.torch_backend import native_bf16
 
     bf16 = native_bf16() if args.bf16 == "auto" else args.bf16 == "on"
     store = AssetStore()
