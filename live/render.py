@@ -39,8 +39,8 @@ class SynthesisNet(nn.Module):
                  early_exit: bool = True, tuning: Tuning | None = None, learned_head: bool = True):
         # generator: the loaded generator; identity: W+ [1,num_layers,512]; k: offset layers; size: output side;
         # early_exit: below 1024, stop early with an output head (else render 1024 and downsample);
-        # tuning: this identity's pivotal tuning (live.tuning), applied at every size (its head's part at 256²);
-        # it was made with a head and renders with that one; learned_head: otherwise, the learned head
+        # tuning: this identity's pivotal tuning (live.tuning), applied at 256² with early exit (other sizes render
+        # untuned); it was made with a head and renders with that one; learned_head: otherwise, the learned head
         # (live.models.live_head) where the install has one for this size, else the closed-form 1x1 head.
         super().__init__()
         if size not in SIZES:

@@ -107,14 +107,17 @@ def tuned_parameters(fixed) -> dict[str, torch.nn.Parameter]:
 def offset_bank(encoder, count: int = OFFSETS, seed: int = 0) -> list[torch.Tensor]:
     """[1,K,512] offsets the linear encoder makes for random expressions and head turns (the locality term's)."""
     rs = np.random.RandomState(seed)
-    bank = []
-    for _ in range(count):
-        delta = np.zeros(55, np.float32)
-        moving = rs.choice(52, rs.randint(1, 5), replace=False)
-        delta[moving] = rs.uniform(0.0, 0.9, len(moving))
-        delta[52:54] = rs.uniform(-0.8, 0.8, 2)  # yaw, pitch within +-24 degrees
-        bank.append(torch.from_numpy(encoder(delta)))
-    return bank
+    return [torch.from_numpy(encoder(random_change(rs, 4, 0.8))) for _ in range(count)]  # turns within +-24°
+
+
+def random_change(rs: np.random.RandomState, most: int, turn: float) -> np.ndarray:
+    """[55] a random change of the driving signals: 1..`most` blendshapes moved by up to 0.9, yaw and pitch by up to
+    `turn` (x POSE_SCALE degrees)."""
+    delta = np.zeros(55, np.float32)
+    moving = rs.choice(52, rs.randint(1, most + 1), replace=False)
+    delta[moving] = rs.uniform(0.0, 0.9, len(moving))
+    delta[52:54] = rs.uniform(-turn, turn, 2)
+    return delta
 
 
 def pivotal_tuning(net, target: torch.Tensor, lpips, encoder, steps: int,

@@ -56,11 +56,9 @@ def live_styles(gen, encoder, seed: int) -> torch.Tensor:
         other = gen.mapping(z_from_seed(seed + 777_777), TRUNCATION)
         mix = rs.uniform(0.2, 0.8)
         styles[:, start:] = styles[:, start:] * (1 - mix) + other[:, None] * mix
-    delta = np.zeros(55, np.float32)
-    moving = rs.choice(52, rs.randint(1, 7), replace=False)
-    delta[moving] = rs.uniform(0.0, 0.9, len(moving))
-    delta[52:54] = rs.uniform(-1.0, 1.0, 2)  # yaw, pitch up to +-30 degrees
-    delta *= rs.uniform(0.0, 1.2)
+    from live.tuning import random_change
+
+    delta = random_change(rs, 6, 1.0) * rs.uniform(0.0, 1.2)  # yaw, pitch up to +-30 degrees, scaled
     styles[:, :encoder.k] += torch.from_numpy(encoder(delta))
     return styles
 
