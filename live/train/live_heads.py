@@ -238,12 +238,11 @@ def main(argv: list[str] | None = None) -> int:
     if any(s not in EXIT_BLOCK for s in sizes):
         p.error(f"--sizes: choose from {', '.join(map(str, EXIT_BLOCK))}")
     from live.assets import AssetStore
+    from live.backends.torch_backend import native_bf16
     from live.models.encoder import LinearEncoder
     from live.models.generator import load_mobilestylegan
     from live.models.live_head import load_live_heads
     from live.models.lpips import load_lpips
-
-    from live.backends.torch_backend import native_bf16
 
     bf16 = native_bf16() if args.bf16 == "auto" else args.bf16 == "on"
     store = AssetStore()
