@@ -142,8 +142,15 @@ def test_switching_identity_replaces_the_peers_stages_on_the_fly():
     assert got["status"] == 200 and not got["errors"], got["errors"]
     switched = [i for i, s in enumerate(got["stats"]) if s["identity"] == "seed:3"]
     assert switched, [s["identity"] for s in got["stats"]]
-    before, after = got["stats"][switched[0] - 1 if switched[0] else 0], got["stats"][-1]
-    assert after["error"] is None and after["frames_done"] > before["frames_done"] + 30, (before, after)
+    cut = switched[0] - 1 if switched[0] else 0
+    before, after = got["stats"][cut], got["stats"][-1]
+    # Frames keep coming after the switch at no less than half the rate before it (per stats tick, ~0.5 s): a
+    # rate, not a count, because the rate depends on the CPU (5 fps here with torch at 1280x720, 2.5 on a
+    # slower or busier machine).
+    rate_before = before["frames_done"] / max(cut, 1)
+    rate_after = (after["frames_done"] - before["frames_done"]) / max(len(got["stats"]) - 1 - cut, 1)
+    assert after["error"] is None and after["frames_done"] > before["frames_done"] + 8, (before, after)
+    assert rate_after > 0.5 * rate_before, (rate_before, rate_after)
     import numpy as np
 
     frames = [f.astype(np.int16) for f in got["frames"]]
