@@ -86,7 +86,7 @@ def test_too_many_peers_are_refused(server):
         return await first, second
 
     first, second = asyncio.run(two())
-    assert first["status"] == 200 and len(first["frames"]) > 10
+    assert first["status"] == 200 and len(first["frames"]) > 5  # ~5 fps here over 6 s, less on a slower CPU
     assert second["status"] == 503 and "too many peers" in second["answer"]["error"]
 
 
