@@ -61,6 +61,7 @@ class Scene:
     background: np.ndarray  # [H,W,3] uint8 RGB: the photo cropped and scaled to the frame, extended beyond it
     crop_to_frame: np.ndarray  # [2,3] float64: avatar crop pixel (side `size`) -> frame pixel, head at rest
     mask: np.ndarray  # [S,S] float32 in [0,1]: the paste mask in crop pixels (1 on the face)
+    alpha: np.ndarray  # [S,S] uint8: the mask in 255ths, what compose() blends with
     rest_mask: np.ndarray  # [H,W] float32: the paste mask with the head at rest (what measures look at)
     colour: np.ndarray  # [S,S,3] int16: added to each avatar crop so its tones meet the photo's at the seam
     face_centre: np.ndarray  # [2] float64 frame pixels: what the head's scale is about
@@ -165,9 +166,20 @@ def floored(mask: np.ndarray) -> np.ndarray:
     return cv2.threshold(mask, MASK_FLOOR, 0, cv2.THRESH_TOZERO)[1]
 
 
-def frame_mask(mask: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """[H,W] float32 a crop's mask laid on the frame by `matrix` (crop -> frame), floored."""
-    return floored(cv2.warpAffine(mask, matrix, size, flags=cv2.INTER_LINEAR, borderValue=0))
+def crop_alpha(scene: Scene, roll_deg: float) -> np.ndarray:
+    """[S,S] uint8 the paste mask turned with the avatar by `roll_deg` (the synthesis stage's roll)."""
+    from live.image_steps import MIN_ROLL_DEG, roll_matrix
+
+    if abs(roll_deg) < MIN_ROLL_DEG:
+        return scene.alpha
+    side = scene.alpha.shape[0]
+    return cv2.warpAffine(scene.alpha, roll_matrix(side, roll_deg), (side, side), flags=cv2.INTER_LINEAR,
+                          borderValue=0)
+
+
+def frame_alpha(alpha: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """[H,W] uint8 a crop's alpha laid on the frame by `matrix` (crop -> frame), as compose() lays it."""
+    return cv2.warpAffine(alpha, matrix, size, flags=cv2.INTER_LINEAR, borderValue=0)
 
 
 def colour_field(avatar: np.ndarray, photo_crop: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -199,7 +211,8 @@ def make_scene(photo: np.ndarray, quad: np.ndarray, avatar_rest: np.ndarray, res
     mask = paste_mask(rest_points, side)
     photo_crop = cv2.warpAffine(photo, photo_to_crop, (side, side), flags=cv2.INTER_AREA
                                 if quad_side(quad) > side else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    ys, xs = np.nonzero(mask)
+    alpha = np.round(mask * 255).astype(np.uint8)  # 0 exactly where the floored mask is
+    ys, xs = np.nonzero(alpha)
     eyes = rest_points[list(mesh.EYES), :2].mean(0)
     mouth = rest_points[list(mesh.MOUTH), :2].mean(0)
     centre = crop_to_frame[:, :2] @ ((eyes + mouth) / 2) + crop_to_frame[:, 2]
@@ -207,9 +220,11 @@ def make_scene(photo: np.ndarray, quad: np.ndarray, avatar_rest: np.ndarray, res
     head = head_field(oval, size, HEAD_FEATHER * side * scale)
     x0, y0, x1, y1 = head[0]
     head_rgba = cv2.cvtColor(np.ascontiguousarray(background[y0:y1, x0:x1]), cv2.COLOR_RGB2RGBA)
-    return Scene(background, crop_to_frame, mask, frame_mask(mask, crop_to_frame, size),
+    rest_mask = frame_alpha(alpha, crop_to_frame, size).astype(np.float32) / 255
+    # The mask's box grown by a pixel: a turned mask is resampled once more and may reach one pixel further.
+    return Scene(background, crop_to_frame, mask, alpha, rest_mask,
                  colour_field(avatar_rest, photo_crop, mask), centre, mesh.interocular(rest_points) * scale,
-                 corners([xs.min(), ys.min()], [xs.max() + 1, ys.max() + 1]), *head, head_rgba)
+                 corners([xs.min() - 1, ys.min() - 1], [xs.max() + 2, ys.max() + 2]), *head, head_rgba)
 
 
 def corners(lo, hi) -> np.ndarray:
@@ -300,8 +315,9 @@ def mask_matrices(scene: Scene, move: np.ndarray | None, roll_deg: float) -> tup
 
 def pasted_mask(scene: Scene, move: np.ndarray | None = None, roll_deg: float = 0.0) -> np.ndarray:
     """[H,W] float32 the paste mask as compose() lays it on the frame for this move and roll (what measures of the
-    frame take as "outside the mask")."""
-    return frame_mask(scene.mask, mask_matrices(scene, move, roll_deg)[1], scene.size)
+    frame take as "outside the mask": there the frame is the background's pixels exactly)."""
+    image_matrix = mask_matrices(scene, move, roll_deg)[0]
+    return frame_alpha(crop_alpha(scene, roll_deg), image_matrix, scene.size).astype(np.float32) / 255
 
 
 def compose(scene: Scene, avatar: np.ndarray, move: np.ndarray | None = None, roll_deg: float = 0.0,
@@ -320,11 +336,19 @@ def compose(scene: Scene, avatar: np.ndarray, move: np.ndarray | None = None, ro
     out = (moved_background(scene, move) if background is None else background).copy()
     if x1 <= x0 or y1 <= y0:
         return out
-    shift = np.array([[0, 0, -x0], [0, 0, -y0]], np.float64)
+    # The avatar, premultiplied by its alpha, warped in one four-channel pass (outside the crop: all zero); then
+    # frame = pasted + background * (255 - alpha) / 255 in 8-bit arithmetic. Where alpha is 0 that is the background
+    # exactly (a premultiplied channel never exceeds its alpha, so it rounds to 0 there too); 2x faster than a float
+    # mask and a float blend (benchmarks/FRAME.md).
     corrected = cv2.add(avatar, scene.colour, dtype=cv2.CV_8U) if scene.colour.any() else avatar
-    pasted = cv2.warpAffine(corrected, image_matrix + shift, (x1 - x0, y1 - y0), flags=interpolation,
-                            borderMode=cv2.BORDER_REPLICATE)  # (BORDER_REFLECT: 20x slower here)
-    weight = frame_mask(scene.mask, mask_matrix + shift, (x1 - x0, y1 - y0))  # 0: exactly the photo
-    region = out[y0:y1, x0:x1]
-    out[y0:y1, x0:x1] = cv2.blendLinear(pasted, region, weight, 1 - weight)
+    alpha = crop_alpha(scene, roll_deg)
+    rgba = cv2.multiply(cv2.cvtColor(corrected, cv2.COLOR_RGB2RGBA), cv2.cvtColor(alpha, cv2.COLOR_GRAY2RGBA),
+                        scale=1 / 255)
+    rgba[..., 3] = alpha
+    shift = np.array([[0, 0, -x0], [0, 0, -y0]], np.float64)
+    pasted = cv2.warpAffine(rgba, image_matrix + shift, (x1 - x0, y1 - y0), flags=interpolation,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    keep = cv2.cvtColor(cv2.bitwise_not(np.ascontiguousarray(pasted[..., 3])), cv2.COLOR_GRAY2RGB)
+    kept = cv2.multiply(out[y0:y1, x0:x1], keep, scale=1 / 255)
+    out[y0:y1, x0:x1] = cv2.add(kept, cv2.cvtColor(pasted, cv2.COLOR_RGBA2RGB))
     return out
