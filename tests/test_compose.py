@@ -66,6 +66,24 @@ def test_a_720p_frame_keeps_the_photo_outside_the_mask_and_the_seam_soft(portrai
     assert off.max() < 2, off  # measured 0.23 with the correction, 6.4 without
 
 
+def test_a_turned_moved_paste_changes_only_what_its_mask_covers(portrait):
+    """compose() blends in 8-bit premultiplied arithmetic: wherever pasted_mask() (what measures take as the mask for
+    this move and roll) is 0 the frame is the background exactly, and where it is 1 the avatar's own (corrected)
+    colours come through."""
+    from live.compose import moved_background, pasted_mask
+
+    scene, avatar = scene_of(*portrait, (640, 360), tint=(30, -30, 0))
+    move = head_move(scene, 0.6, -0.3, 1.1)
+    background = moved_background(scene, move)
+    out = compose(scene, avatar, move, 7.0, background)
+    mask = pasted_mask(scene, move, 7.0)
+    outside = mask == 0
+    assert outside.mean() > 0.5 and (mask == 1).sum() > 500
+    assert np.array_equal(out[outside], background[outside])
+    inside = mask == 1
+    assert np.abs(out[inside].astype(int) - background[inside]).mean() > 5  # the tinted avatar, not the photo
+
+
 def test_the_frame_keeps_a_face_near_the_photo_edge_inside_and_extends_without_bars(portrait):
     photo, landmarks = portrait
     h, w = photo.shape[:2]
