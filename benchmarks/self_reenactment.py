@@ -1,7 +1,7 @@
 """Self-reenactment: enroll a clip's first frame, drive it with the same clip, compare each output with the real frame.
 
     python benchmarks/self_reenactment.py                              # d0, d12, d18, 150 frames each
-    python benchmarks/self_reenactment.py --clips all --tune --json results/self-reenactment-tuned.json
+    python benchmarks/self_reenactment.py --clips all --no-tune --json results/self-reenactment-untuned.json
     python benchmarks/self_reenactment.py --warp --strip results/self-reenactment-d12
 
 The measure the research seeds report and that MediaPipe cannot flatter: the clip's own later frames are the truth
@@ -111,8 +111,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"(default {','.join(DEFAULT_CLIPS)})")
     p.add_argument("--max-frames", type=int, default=150, help="frames per clip (default 150)")
     p.add_argument("--quality", choices=["fast", "best"], default="fast", help="enrollment quality (default fast)")
-    p.add_argument("--tune", action=argparse.BooleanOptionalAction, default=False,
-                   help="enroll with pivotal tuning (live enroll --tune; default off)")
+    p.add_argument("--tune", action=argparse.BooleanOptionalAction, default=True,
+                   help="enroll with pivotal tuning, as `live enroll` does (default; --no-tune: without)")
     p.add_argument("--head", choices=["auto", "learned", "linear"], default="auto",
                    help="the early exit's head, as `live run --head` (default auto)")
     p.add_argument("--warp", action=argparse.BooleanOptionalAction,

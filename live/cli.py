@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="how the 256² and 512² faces are drawn from the generator's early block: learned "
                             "(small convolutions distilled from the full 1024² network, nearer its picture), "
                             "linear (the closed-form 1x1 head, the reference path), or auto (default): learned, "
-                            "but linear for an identity enrolled without --tune (the learned head shifts the "
+                            "but linear for an identity enrolled with --no-tune (the learned head shifts the "
                             "colours of some inverted portraits; a tuning corrects them)")
         p.add_argument("--warp", action=argparse.BooleanOptionalAction, default=False,
                        help="the geometric channel (experimental, default off): after synthesis, move the face's "

@@ -11,8 +11,9 @@ log = logging.getLogger("live")
 
 ENROLL_EPILOG = """\
 examples:
-  live enroll me.jpg -o me.identity                  under 3 minutes on a 2-core CPU
-  live enroll me.jpg -o me.identity --quality best   about 6 minutes, closer likeness
+  live enroll me.jpg -o me.identity                  4-9 minutes on a 2-core CPU (tuned)
+  live enroll me.jpg -o me.identity --no-tune        3-6 minutes, softer and less like you
+  live enroll me.jpg -o me.identity --quality best   11-26 minutes, closer likeness
   live run --identity me.identity --input 0          drive it with camera 0
 
 The photo: one person, face towards the camera, at least 128 px across (eyes ~32 px apart); larger is
@@ -25,13 +26,13 @@ Enrolling the same photo again reuses the cached result.
 """
 EST_SECONDS = {"fast": 160, "best": 480}  # 2-core Zen 4 (AVX-512 bf16), measured (README)
 SLOW_CPU_FACTOR = 2.3  # a 2-core Zen 3 (AVX2 only) took 382 s for what took 166 s on the Zen 4
-TUNE_EST_S = 80  # pivotal tuning, fast quality (80 steps), 2-core Zen 4
+TUNE_EST_S = {"fast": 80, "best": 200}  # pivotal tuning (80 / 200 steps, ~1 s each), 2-core Zen 4
 
 
 def add_enroll_parser(sub, add_common) -> None:
     e = sub.add_parser("enroll", help="turn one portrait into an identity file the avatar keeps",
                        description="Find the face, align it, invert it into the generator's W+ space "
-                                   "(LPIPS + pixel loss), optionally tune the output head to it, measure the "
+                                   "(LPIPS + pixel loss), tune the avatar's 256² network to it (--no-tune skips), measure the "
                                    "likeness, and write NAME.identity (safetensors, written atomically).",
                        epilog=ENROLL_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     e.add_argument("portrait", type=Path, help="image file (JPEG, PNG, WebP, BMP, TIFF)")
@@ -39,11 +40,14 @@ def add_enroll_parser(sub, add_common) -> None:
     e.add_argument("-y", "--overwrite", action="store_true",
                    help="replace an identity file that already exists (without it, it is refused)")
     e.add_argument("--quality", choices=["fast", "best"], default="fast",
-                   help="fast (default, <3 min on 2 cores) or best (~8 min: more steps, LPIPS at full size)")
-    e.add_argument("--tune", action="store_true",
-                   help="pivotal tuning: after the inversion, tune the avatar's own synthesis network to this "
-                        "photo (likeness and detail; expressions and head turns kept; ~%d s more, ~0.9 MB in the "
-                        "identity file). Reuses the inversion of an earlier enrollment of the same photo" % TUNE_EST_S)
+                   help="fast (default, 4-9 min on 2 cores) or best (11-26 min: more steps, LPIPS at full size)")
+    tune_s = TUNE_EST_S["fast"]
+    e.add_argument("--tune", action=argparse.BooleanOptionalAction, default=True,
+                   help="pivotal tuning (default on): after the inversion, tune the avatar's own 256² synthesis "
+                        f"network to this photo (likeness and detail; expressions and head turns kept; ~{tune_s} s more, "
+                        "~0.9 MB in the identity file). Measured on real clips enrolled from their first frame: "
+                        "LPIPS to the real frames 0.43 -> 0.33 (benchmarks/QUALITY.md). --no-tune skips it. Reuses "
+                        "the inversion of an earlier enrollment of the same photo")
     e.add_argument("--steps", type=int, help="override the number of inversion steps (tests, experiments)")
     e.add_argument("--no-cache", action="store_true", help="enroll again even if this photo was enrolled before")
     e.add_argument("--no-photo", action="store_true",
@@ -99,7 +103,7 @@ def _settings(args: argparse.Namespace):
                                steps_plus=max(0, args.steps - steps_w - steps_full))
 
 
-def enroll_portrait(portrait: Path, store, quality: str = "fast", tune: bool = False, settings=None,
+def enroll_portrait(portrait: Path, store, quality: str = "fast", tune: bool = True, settings=None,
                     cache: bool = True, identity_metric: str = "auto"):
     """Enroll with a progress bar and a notice of how long it takes."""
     from live.enroll import Enroller, read_portrait
@@ -111,7 +115,7 @@ def enroll_portrait(portrait: Path, store, quality: str = "fast", tune: bool = F
         if hit is not None:
             log.info("%s: using the identity enrolled before (cached)", portrait.name)
             return hit, enroller
-    est = EST_SECONDS[quality] + (TUNE_EST_S if tune else 0)
+    est = EST_SECONDS[quality] + (TUNE_EST_S[quality] if tune else 0)
     log.warning("enrolling %s (quality %s%s): %d-%d s on 2 CPU cores (the shorter with AVX-512 bf16); Ctrl-C "
                 "cancels and writes nothing", portrait.name, quality, ", tuned" if tune else "", est,
                 round(est * SLOW_CPU_FACTOR, -1))
@@ -144,7 +148,7 @@ def cmd_enroll(args: argparse.Namespace, store) -> int:
           + ("" if dist256 is None else f", identity distance {dist256:.3f}"))
     if dist is not None and dist >= 0.6:
         log.warning("the avatar does not look like the same person by dlib's rule (distance %.2f >= 0.6): "
-                    "try --quality best, --tune, or a sharper, more frontal photo", dist)
+                    "try --quality best, or a sharper, more frontal photo", dist)
     return 0
 
 
@@ -164,7 +168,7 @@ def resolve_identity(spec: str, store) -> tuple[int, Path | None]:
     if path.suffix == SUFFIX or _is_safetensors(path):
         return 0, path
     identity, enroller = enroll_portrait(path, store)
-    cached = enroller.cache_path(identity.meta["source_sha256"], "fast", False)
+    cached = enroller.cache_path(identity.meta["source_sha256"], "fast", True)
     return 0, cached
 
 

@@ -171,7 +171,7 @@ def test_enrolled_identity_drives_through_live_run(tmp_path, clip):
     cv2.imwrite(str(photo), cv2.cvtColor(grace_hopper(), cv2.COLOR_RGB2BGR))
     gray = tmp_path / "gray.png"  # grayscale works too
     cv2.imwrite(str(gray), cv2.cvtColor(grace_hopper(), cv2.COLOR_RGB2GRAY))
-    r = _enroll(gray, tmp_path / "me.identity", 20, "--tune")
+    r = _enroll(gray, tmp_path / "me.identity", 20)  # tuned: the default
     assert r.returncode == 0, r.stderr
     from live.identity_file import load_identity
 
@@ -232,18 +232,18 @@ def test_large_image_several_faces_and_a_painting(tmp_path):
     big = cv2.resize(astronaut(), (6000, 6000), interpolation=cv2.INTER_LINEAR)
     path = _write(tmp_path / "big.jpg", big)
     assert max(read_portrait(path).shape[:2]) <= MAX_DECODE_SIDE
-    r = _enroll(path, tmp_path / "big.identity", 2)
+    r = _enroll(path, tmp_path / "big.identity", 2, "--no-tune")  # input handling: the tuning is tested above
     assert r.returncode == 0, r.stderr
     from live.samples import grace_hopper
 
     two = np.zeros((600, 800, 3), np.uint8)  # Grace Hopper, and a smaller copy of her face beside her
     two[:, :512] = grace_hopper()
     two[50:350, 500:800] = cv2.resize(grace_hopper()[50:450, 56:456], (300, 300), interpolation=cv2.INTER_AREA)
-    r = _enroll(_write(tmp_path / "two.png", two), tmp_path / "two.identity", 2)
+    r = _enroll(_write(tmp_path / "two.png", two), tmp_path / "two.identity", 2, "--no-tune")
     assert r.returncode == 0 and "2 faces" in r.stderr and "largest" in r.stderr, r.stderr
     painting = cv2.stylization(cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR), sigma_s=60, sigma_r=0.45)
     r = _enroll(_write(tmp_path / "painting.png", cv2.cvtColor(painting, cv2.COLOR_BGR2RGB)),
-                tmp_path / "painting.identity", 2)
+                tmp_path / "painting.identity", 2, "--no-tune")
     assert r.returncode == 0 or "no face found" in r.stderr, r.stderr
 
 
