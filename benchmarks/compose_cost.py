@@ -24,18 +24,9 @@ from live.assets import AssetStore
 from live.compose import compose, head_move, make_scene, moved_background, parse_frame
 from live.landmarker import FaceTracker
 from live.samples import grace_hopper
+from live.train.live_heads import machine
 
 log = logging.getLogger("benchmarks.compose_cost")
-
-
-def cpu_flags() -> list[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return sorted(f for f in line.split(":", 1)[1].split() if f.startswith(("avx", "fma", "amx")))
-    except OSError:
-        pass
-    return []
 
 
 def timed(fn, calls: int) -> float:
@@ -84,12 +75,12 @@ def main(argv: list[str] | None = None) -> int:
         "moving_background_ms": timed(lambda i: moved_background(scene, moves[i]), args.calls),
         "moving_ms": timed(lambda i: compose(scene, avatar, moves[i], 0.0, moved_background(scene, moves[i])),
                            args.calls),
-        "frame": args.frame, "side": args.side, "calls": args.calls, "cpu_flags": cpu_flags(),
+        "frame": args.frame, "side": args.side, "calls": args.calls, "machine": machine(),
         "head_box": list(scene.head_box),
     }
     for key in ("rest_ms", "roll_ms", "moving_background_ms", "moving_ms"):
         log.info("%-22s p50 %6.2f ms", key[:-3].replace("_", " "), result[key])
-    log.info("cpu flags: %s", " ".join(result["cpu_flags"]) or "unknown")
+    log.info("machine: %s", result["machine"])
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
         log.info("wrote %s", args.json)
