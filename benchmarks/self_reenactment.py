@@ -85,14 +85,15 @@ def truth(frame_image: np.ndarray, face, side: int, roll_deg: float) -> np.ndarr
     return roll_host(ffhq_align(frame_image, np.asarray(face.landmarks), side).image, roll_deg)
 
 
-def to_tensor(images: list[np.ndarray]) -> torch.Tensor:
-    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
-
-
 def lpips_pairs(lpips, a: list[np.ndarray], b: list[np.ndarray], batch: int = 8) -> list[float]:
+    from live.enroll import to_tensor
+
+    def batched(images):
+        return torch.cat([to_tensor(x) for x in images])
+
     out = []
     for i in range(0, len(a), batch):
-        out += lpips(to_tensor(a[i:i + batch]), to_tensor(b[i:i + batch])).tolist()
+        out += lpips(batched(a[i:i + batch]), batched(b[i:i + batch])).tolist()
     return out
 
 
