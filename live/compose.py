@@ -256,27 +256,41 @@ def head_field(oval: np.ndarray, size: tuple[int, int], feather_px: float) -> tu
     return (int(x0), int(y0), int(x1), int(y1)), cells, np.stack([gx, gy]).astype(np.float32)
 
 
-def moved_background(scene: Scene, move: np.ndarray | None) -> np.ndarray:
-    """[H,W,3] uint8 the scene's background with the photo's head (and what is around it, fading out) moved by
-    `move` ([2,3] frame -> frame; None: the background itself): a smooth displacement field, so no part of the photo
-    is doubled. The one costly step of a frame (a remap of the head's box): the compose stage reuses it while the
-    head stays within HEAD_STEP_PX."""
+def moved_head(scene: Scene, move: np.ndarray | None) -> np.ndarray | None:
+    """[h,w,4] uint8 the background's head box (Scene.head_box) with the photo's head (and what is around it, fading
+    out) moved by `move` ([2,3] frame -> frame); None at rest (move None, or no head box). A smooth displacement
+    field, so no part of the photo is doubled: the one costly step of a frame (a remap of the head's box), which the
+    compose stage reuses while the head stays within HEAD_STEP_PX."""
     x0, y0, x1, y1 = scene.head_box
     if move is None or x1 <= x0 or y1 <= y0:
-        return scene.background
-    frame = scene.background.copy()
+        return None
     back = cv2.invertAffineTransform(move).tolist()  # where each moved pixel comes from (floats: float32 maths)
     gx, gy = scene.head_grid
-    dx = scene.head_weight * ((back[0][0] - 1) * gx + back[0][1] * gy + back[0][2])
-    dy = scene.head_weight * (back[1][0] * gx + (back[1][1] - 1) * gy + back[1][2])
-    cells = (dx.shape[1] * FIELD_STEP, dx.shape[0] * FIELD_STEP)  # the box's cells cover it (the last may be cut)
-    map_x = cv2.resize(dx, cells, interpolation=cv2.INTER_LINEAR)[:y1 - y0, :x1 - x0]
-    map_y = cv2.resize(dy, cells, interpolation=cv2.INTER_LINEAR)[:y1 - y0, :x1 - x0]
+    weight = scene.head_weight
+    cells = np.empty(weight.shape + (2,), np.float32)  # one two-channel map: one resize, one interleaved read
+    cells[..., 0] = weight * ((back[0][0] - 1) * gx + back[0][1] * gy + back[0][2])
+    cells[..., 1] = weight * (back[1][0] * gx + (back[1][1] - 1) * gy + back[1][2])
+    full = (weight.shape[1] * FIELD_STEP, weight.shape[0] * FIELD_STEP)  # the cells cover the box (the last may be cut)
+    maps = cv2.resize(cells, full, interpolation=cv2.INTER_LINEAR)
+    if full != (x1 - x0, y1 - y0):
+        maps = np.ascontiguousarray(maps[:y1 - y0, :x1 - x0])
     # Relative maps (each pixel's source is itself plus the map): no full-size coordinate arrays to add.
-    moved = cv2.remap(scene.head_rgba, map_x, map_y, cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP,
-                      borderMode=cv2.BORDER_REPLICATE)
-    frame[y0:y1, x0:x1] = cv2.cvtColor(moved, cv2.COLOR_RGBA2RGB)
-    return frame
+    return cv2.remap(scene.head_rgba, maps, None, cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP,
+                     borderMode=cv2.BORDER_REPLICATE)
+
+
+def frame_background(scene: Scene, head: np.ndarray | None) -> np.ndarray:
+    """[H,W,3] uint8 a new frame holding the scene's background with `head` (moved_head; None: at rest) in its
+    head box: each pixel written once (the head box is most of a 16:9 frame), the head straight from RGBA."""
+    background = scene.background
+    if head is None:
+        return background.copy()
+    x0, y0, x1, y1 = scene.head_box
+    out = np.empty_like(background)
+    out[:y0], out[y1:] = background[:y0], background[y1:]
+    out[y0:y1, :x0], out[y0:y1, x1:] = background[y0:y1, :x0], background[y0:y1, x1:]
+    cv2.cvtColor(head, cv2.COLOR_RGBA2RGB, dst=out[y0:y1, x0:x1])
+    return out
 
 
 def move_distance(scene: Scene, a: np.ndarray | None, b: np.ndarray | None) -> float:
@@ -321,10 +335,10 @@ def pasted_mask(scene: Scene, move: np.ndarray | None = None, roll_deg: float = 
 
 
 def compose(scene: Scene, avatar: np.ndarray, move: np.ndarray | None = None, roll_deg: float = 0.0,
-            background: np.ndarray | None = None, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
-    """[H,W,3] uint8 the frame: `avatar` ([S,S,3] uint8, already turned `roll_deg` as the synthesis stage turns it)
-    pasted into the scene, moved by `move` ([2,3] frame -> frame, head_move; None: at rest); background: the scene's
-    background moved by that same move (moved_background), when the caller kept it."""
+            head: np.ndarray | None = None, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """[H,W,3] uint8 a new frame: `avatar` ([S,S,3] uint8, already turned `roll_deg` as the synthesis stage turns it)
+    pasted into the scene, moved by `move` ([2,3] frame -> frame, head_move; None: at rest); head: the head box
+    moved by that same move (moved_head), when the caller kept it."""
     side = scene.mask.shape[0]
     if avatar.shape != (side, side, 3):
         raise ValueError(f"the avatar is {list(avatar.shape)}; this scene was made for [{side},{side},3]")
@@ -333,7 +347,7 @@ def compose(scene: Scene, avatar: np.ndarray, move: np.ndarray | None = None, ro
     box = _box(scene.mask_box, mask_matrix)
     x0, y0 = np.clip(np.floor(box[0]).astype(int), 0, [w, h])
     x1, y1 = np.clip(np.ceil(box[1]).astype(int) + 1, 0, [w, h])
-    out = (moved_background(scene, move) if background is None else background).copy()
+    out = frame_background(scene, moved_head(scene, move) if head is None and move is not None else head)
     if x1 <= x0 or y1 <= y0:
         return out
     # The avatar, premultiplied by its alpha, warped in one four-channel pass (outside the crop: all zero); then
@@ -349,6 +363,7 @@ def compose(scene: Scene, avatar: np.ndarray, move: np.ndarray | None = None, ro
     pasted = cv2.warpAffine(rgba, image_matrix + shift, (x1 - x0, y1 - y0), flags=interpolation,
                             borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     keep = cv2.cvtColor(cv2.bitwise_not(np.ascontiguousarray(pasted[..., 3])), cv2.COLOR_GRAY2RGB)
-    kept = cv2.multiply(out[y0:y1, x0:x1], keep, scale=1 / 255)
-    out[y0:y1, x0:x1] = cv2.add(kept, cv2.cvtColor(pasted, cv2.COLOR_RGBA2RGB))
+    region = out[y0:y1, x0:x1]  # blended in place: no copies of the region
+    cv2.multiply(region, keep, dst=region, scale=1 / 255)
+    cv2.add(region, cv2.cvtColor(pasted, cv2.COLOR_RGBA2RGB), dst=region)
     return out

@@ -70,12 +70,14 @@ def test_a_turned_moved_paste_changes_only_what_its_mask_covers(portrait):
     """compose() blends in 8-bit premultiplied arithmetic: wherever pasted_mask() (what measures take as the mask for
     this move and roll) is 0 the frame is the background exactly, and where it is 1 the avatar's own (corrected)
     colours come through."""
-    from live.compose import moved_background, pasted_mask
+    from live.compose import frame_background, moved_head, pasted_mask
 
     scene, avatar = scene_of(*portrait, (640, 360), tint=(30, -30, 0))
     move = head_move(scene, 0.6, -0.3, 1.1)
-    background = moved_background(scene, move)
-    out = compose(scene, avatar, move, 7.0, background)
+    head = moved_head(scene, move)
+    background = frame_background(scene, head)
+    out = compose(scene, avatar, move, 7.0, head)
+    assert np.array_equal(out, compose(scene, avatar, move, 7.0))  # the head kept, or moved again: the same frame
     mask = pasted_mask(scene, move, 7.0)
     outside = mask == 0
     assert outside.mean() > 0.5 and (mask == 1).sum() > 500

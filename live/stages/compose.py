@@ -22,7 +22,7 @@ from live.compose import (
     compose,
     head_move,
     move_distance,
-    moved_background,
+    moved_head,
 )
 from live.controls import Controls
 from live.frames import Face, Frame
@@ -61,11 +61,13 @@ class ComposeStage:
         self.on_host = OnHost()
         self._move = np.array([0.0, 0.0, 0.0])  # dx, dy (inter-ocular distances), log scale
         self._held: np.ndarray | None = None  # [2,3] the head move the frame shows (None: at rest)
-        self._held_background: np.ndarray | None = None  # the scene's background moved by it
+        self._held_head: np.ndarray | None = None  # the scene's head box moved by it (moved_head; None at rest)
+        self._holding = False  # whether _held and _held_head have been made
         self._t: float | None = None
 
     def start(self) -> None:
         self.scene = self.make_scene()
+        self._holding = False  # a head moved in another scene is not this one's
 
     def close(self) -> None:
         pass
@@ -75,9 +77,9 @@ class ComposeStage:
         if frame.output is None:
             return frame
         move = None if self.fixed_head else self._follow(frame)
-        if self._held_background is None or move_distance(self.scene, move, self._held) >= HEAD_STEP_PX:
-            self._held, self._held_background = move, moved_background(self.scene, move)
-        image = compose(self.scene, frame.output, self._held, frame.avatar_roll, self._held_background)
+        if not self._holding or move_distance(self.scene, move, self._held) >= HEAD_STEP_PX:
+            self._held, self._held_head, self._holding = move, moved_head(self.scene, move), True
+        image = compose(self.scene, frame.output, self._held, frame.avatar_roll, self._held_head)
         return frame.replace(output=image)
 
     def _follow(self, frame: Frame) -> np.ndarray | None:
