@@ -164,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="how the warp knows the render's mesh: predicted from the offset or tracked on every render "
                         "(default: as `live run`)")
     p.add_argument("--warp-gains", metavar="M,E,B", help="the warp's mouth, eyes and brows shares (default 1,1,1)")
+    p.add_argument("--rest", choices=("own", "neutral"), default="own",
+                   help="the avatar's resting face (live.rest): its own, or a smile at rest taken back; identity is "
+                        "measured against the identity's own rest either way")
     p.add_argument("--json", metavar="PATH")
     p.add_argument("--plot", metavar="PNG", help="per-frame plot of the first identity x clip")
     p.add_argument("--strip", metavar="STEM",
@@ -202,12 +205,14 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.identities.split(","):
             cfg = Config()
             cfg.synthesis.size, cfg.synthesis.backend, cfg.synthesis.head = args.size, "torch", args.head
+            cfg.encoder.rest = args.rest
             if seed.strip().isdigit():
                 cfg.synthesis.seed = int(seed)
             else:
                 cfg.synthesis.identity_file = Path(seed.strip())
             avatar = load_avatar(cfg, store, fit=not args.no_avatar_fit, encoder=enc)
-            neutral_img = avatar_render(cfg, avatar)()
+            own_rest = None if avatar.rest_offset is None else -avatar.rest_offset  # the identity's own rest
+            neutral_img = avatar_render(cfg, avatar)(own_rest)
             neutral_desc = metric.descriptor(neutral_img if avatar.crop is None else avatar.crop)
             probe = AvatarProbe(model, metric, neutral_desc, avatar.encoder, args.id_stride,
                                 keep=bool(args.strip) and plot_data is None)

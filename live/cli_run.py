@@ -32,6 +32,7 @@ def synthesis_config(args: argparse.Namespace, seed: int = 0, identity_file: Pat
     cfg.synthesis.device = args.device
     cfg.synthesis.head = args.head
     cfg.encoder.fit_avatar = not args.no_avatar_fit
+    cfg.encoder.rest = args.rest
     if not 0 <= args.warp_strength <= 2:
         raise ValueError(f"--warp-strength must be within 0..2, got {args.warp_strength:g}")
     cfg.warp.enabled, cfg.warp.strength = args.warp, args.warp_strength

@@ -17,13 +17,13 @@ import logging
 import os
 import platform
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from live.atomic import save_text_atomic
 from live.backends.base import Backend, BackendError
 
 log = logging.getLogger(__name__)
@@ -170,15 +170,7 @@ def _read(path: Path) -> dict:
 
 
 def _write(path: Path, data: dict) -> None:
-    path, tmp = Path(path), None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-        os.replace(tmp, path)
+        save_text_atomic(Path(path), json.dumps(data, indent=2))
     except OSError as exc:  # a read-only engines folder: the choice is timed again next time
         log.warning("cannot keep the backend choice in %s (%s)", path, exc)
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)

@@ -15,14 +15,13 @@ import argparse
 import datetime
 import json
 import logging
-import os
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from live.atomic import save_atomic
 from live.frames import BLENDSHAPE_NAMES
 from live.models.emotion import DIRECTION_PATH
 
@@ -89,10 +88,8 @@ def main(argv: list[str] | None = None) -> int:
              int((y < 0).sum()), acc, spread)
     from safetensors.numpy import save_file
 
-    fd, tmp = tempfile.mkstemp(prefix=".emotion.", dir=args.out.parent)
-    os.close(fd)
-    save_file({"direction": direction}, tmp, metadata={"generator_sha256": data_meta["generator_sha256"]})
-    os.replace(tmp, args.out)
+    save_atomic(args.out, lambda tmp: save_file({"direction": direction}, tmp,
+                                                metadata={"generator_sha256": data_meta["generator_sha256"]}))
     meta = {"kind": "linear SVM normal (squared hinge, L2), happy + / sad -", "k": k,
             "generator_sha256": data_meta["generator_sha256"], "data": str(args.data.name),
             "data_samples": data_meta["samples"], "labelled": len(y), "happy": int((y > 0).sum()),

@@ -23,7 +23,6 @@ import logging
 import math
 import os
 import platform
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from live.atomic import save_atomic
 from live.models.early_exit import EXIT_BLOCK, TRAIN_SEEDS, psnr
 from live.models.live_head import HEADS_PATH, WIDTH, LiveHead, head_tensors
 from live.models.mobilestylegan import bands_to_image
@@ -78,16 +78,6 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} CPUs, {' '.join(shown)}"
 
 
-def _save_atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
 class Teacher:
     """The cached teacher renders: styles [1,23,512] and the full network's face at TEACHER_SIDE, per seed."""
 
@@ -112,7 +102,7 @@ class Teacher:
                 with open(tmp, "wb") as f:
                     np.savez(f, styles=styles[0].numpy(), image=image)
 
-            _save_atomic(self.path(seed), write)
+            save_atomic(self.path(seed), write)
         log.info("%s: %d faces (%d new)", desc, len(seeds), len(todo))
 
     def load(self, seeds) -> tuple[torch.Tensor, torch.Tensor]:
@@ -188,7 +178,7 @@ def train(gen, lpips, teacher: Teacher, size: int, seeds: list[int], steps: int,
         if record["step"] % CHECKPOINT_EVERY == 0 or record["step"] == steps:
             record["seconds"] = round(time.time() - t0, 1)
             state = {"head": head.state_dict(), "opt": opt.state_dict(), "record": record}
-            _save_atomic(ckpt, lambda tmp, state=state: torch.save(state, tmp))
+            save_atomic(ckpt, lambda tmp, state=state: torch.save(state, tmp))
     bar.close()
     return head.eval().requires_grad_(False), record
 
@@ -279,9 +269,9 @@ def main(argv: list[str] | None = None) -> int:
                  "machine": machine(), "seconds_this_run": round(time.time() - t0)})
     from safetensors.torch import save_file
 
-    _save_atomic(args.out, lambda tmp: save_file(head_tensors(heads), tmp,
+    save_atomic(args.out, lambda tmp: save_file(head_tensors(heads), tmp,
                                                  metadata={"generator_sha256": gen.source_sha256}))
-    _save_atomic(args.out.with_suffix(".json"), lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2) + "\n"))
+    save_atomic(args.out.with_suffix(".json"), lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2) + "\n"))
     log.info("wrote %s and its .json (%.0f s)", args.out, time.time() - t0)
     return 0
 
