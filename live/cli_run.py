@@ -111,5 +111,6 @@ def cmd_demo(args: argparse.Namespace, store, status_line) -> int:
     print(format_summary(result.summary))
     width, height = cfg.frame.size or (args.size, args.size)
     print(f"wrote {args.output}: {result.frames} frames of seed {args.seed} at {width}x{height}, "
-          f"{args.fps:g} fps (smile, blink, jaw open, brows, turn left/right, nod)")
+          f"{args.fps:g} fps (smile, blink, jaw open, brows, "
+          f"pout, lip press, squint, turn left/right, nod)")
     return 130 if result.interrupted else 0

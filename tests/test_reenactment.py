@@ -100,7 +100,7 @@ print(json.dumps({{"n": len(frames), "shape": list(frames[0].shape), "faces": fa
 """)
     from live.demo import ScriptedSource
 
-    assert res["n"] == ScriptedSource(fps=4).frames == 32 and res["shape"] == [256, 256, 3]
+    assert res["n"] == ScriptedSource(fps=4).frames == 47 and res["shape"] == [256, 256, 3]
     assert sum(res["faces"]) >= len(res["faces"]) - 1
 
 
