@@ -22,7 +22,7 @@ import numpy as np
 from live.align import ffhq_align, ffhq_quad
 from live.assets import AssetStore
 from live.compose import compose, head_move, make_scene, moved_head, parse_frame
-from live.landmarker import FaceTracker
+from live.landmarker import faces_in_image
 from live.samples import grace_hopper
 from live.train.live_heads import machine
 
@@ -54,12 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--frame avatar has nothing to compose: give WxH")
 
     photo = grace_hopper()
-    tracker = FaceTracker(AssetStore(progress=False).resolve("face_landmarker"), num_faces=1, max_side=1024,
-                          video=False)
-    try:
-        faces = tracker.detect(photo, 0.0)
-    finally:
-        tracker.close()
+    faces = faces_in_image(AssetStore(progress=False).resolve("face_landmarker"), photo)
     landmarks = np.asarray(faces[0].landmarks)
     h, w = photo.shape[:2]
     aligned = ffhq_align(photo, landmarks, args.side)

@@ -52,8 +52,9 @@ SQUINT_LOWER = 0.35  # a full squint raises the lower lid by this share of the e
 SQUINT_UPPER = 0.1  # ...and lowers the upper lid by this share
 
 
-def scripted_signals(t: float, keys=KEYFRAMES) -> tuple[np.ndarray, tuple[float, float, float]]:
-    """(blendshapes [52], (yaw, pitch, roll)) at time t, interpolated between `keys` (KEYFRAMES' form)."""
+def scripted_signals(t: float) -> tuple[np.ndarray, tuple[float, float, float]]:
+    """(blendshapes [52], (yaw, pitch, roll)) at time t, interpolated between KEYFRAMES."""
+    keys = KEYFRAMES
     t = min(max(t, keys[0][0]), keys[-1][0])
     i = max(j for j in range(len(keys)) if keys[j][0] <= t)
     j = min(i + 1, len(keys) - 1)

@@ -103,13 +103,9 @@ def read_portrait(path: Path | str) -> np.ndarray:
 
 def find_face(rgb: np.ndarray, landmarker_path: Path, name: str = "the portrait") -> FoundFace:
     """The largest face in `rgb`, FFHQ-aligned at 256²."""
-    from live.landmarker import FaceTracker
+    from live.landmarker import faces_in_image
 
-    tracker = FaceTracker(landmarker_path, num_faces=4, max_side=1024, video=False)
-    try:
-        faces = tracker.detect(rgb, 0.0)
-    finally:
-        tracker.close()
+    faces = faces_in_image(landmarker_path, rgb, num_faces=4)
     if not faces:
         raise EnrollError(f"no face found in {name}: use a photo of one person's face, seen from the front, "
                           f"at least {MIN_FACE_PX} px across (paintings and cartoons work only when they look "

@@ -224,3 +224,13 @@ class FaceTracker:
         yaw, pitch, roll = matrix_to_pose(matrix)
         return Face(landmarks=landmarks, blendshapes=blend, yaw=yaw, pitch=pitch, roll=roll,
                     translation=tuple(float(v) for v in matrix[:3, 3]), matrix=matrix, num_faces=num_faces)
+
+
+def faces_in_image(model_path: Path, rgb: np.ndarray, num_faces: int = 1, max_side: int = 1024) -> list[Face]:
+    """The faces MediaPipe finds on one still image ([H,W,3] uint8 RGB; IMAGE mode, largest first), with a tracker
+    made for it and closed after."""
+    tracker = FaceTracker(model_path, num_faces=num_faces, max_side=max_side, video=False)
+    try:
+        return tracker.detect(rgb, 0.0)
+    finally:
+        tracker.close()

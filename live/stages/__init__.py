@@ -101,16 +101,12 @@ def scene_parts(config: Config, store: AssetStore, avatar: Avatar) -> tuple:
     rendered at rest and its face mesh tracked; a generated identity's 1024² picture): the same at every frame size."""
     import torch
 
-    from live.landmarker import FaceTracker
+    from live.landmarker import faces_in_image
     from live.mesh import to_pixels
     from live.render import SynthesisNet, to_uint8
 
     rest = avatar_render(config, avatar)(None)
-    tracker = FaceTracker(store.resolve("face_landmarker"), num_faces=1, max_side=4096, video=False)
-    try:
-        faces = tracker.detect(rest, 0.0)
-    finally:
-        tracker.close()
+    faces = faces_in_image(store.resolve("face_landmarker"), rest, max_side=4096)
     if not faces:
         raise ValueError("no face found on the avatar at rest: it cannot be pasted into a frame (use --frame avatar)")
     points = to_pixels(faces[0].landmarks, rest.shape[1], rest.shape[0])

@@ -32,16 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     from live.assets import AssetStore, sha256_file
-    from live.landmarker import FaceTracker
+    from live.landmarker import faces_in_image
     from live.samples import grace_hopper
 
     image = grace_hopper()
     model = AssetStore(progress=False).resolve("face_landmarker")
-    tracker = FaceTracker(model, num_faces=1, max_side=1024, video=False)
-    try:
-        faces = tracker.detect(image, 0.0)
-    finally:
-        tracker.close()
+    faces = faces_in_image(model, image)
     if not faces:
         log.error("the face landmarker found no face on grace_hopper.jpg")
         return 1
