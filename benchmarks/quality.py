@@ -164,9 +164,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="how the warp knows the render's mesh: predicted from the offset or tracked on every render "
                         "(default: as `live run`)")
     p.add_argument("--warp-gains", metavar="M,E,B", help="the warp's mouth, eyes and brows shares (default 1,1,1)")
-    p.add_argument("--rest", choices=("own", "neutral"), default="own",
-                   help="the avatar's resting face (live.rest): its own, or a smile at rest taken back; identity is "
-                        "measured against the identity's own rest either way")
+    p.add_argument("--rest", choices=("auto", "own", "neutral"), default="auto",
+                   help="the avatar's resting face (live.rest): its own, a smile at rest taken back, or auto (as "
+                        "`live run`: neutral with --warp); identity is measured against the identity's own rest "
+                        "either way")
     p.add_argument("--json", metavar="PATH")
     p.add_argument("--plot", metavar="PNG", help="per-frame plot of the first identity x clip")
     p.add_argument("--strip", metavar="STEM",
@@ -206,6 +207,12 @@ def main(argv: list[str] | None = None) -> int:
             cfg = Config()
             cfg.synthesis.size, cfg.synthesis.backend, cfg.synthesis.head = args.size, "torch", args.head
             cfg.encoder.rest = args.rest
+            if args.warp is not None:
+                cfg.warp.enabled = args.warp
+            if args.warp_residual:
+                cfg.warp.residual = args.warp_residual
+            if args.warp_gains:
+                cfg.warp.mouth, cfg.warp.eyes, cfg.warp.brows = (float(x) for x in args.warp_gains.split(","))
             if seed.strip().isdigit():
                 cfg.synthesis.seed = int(seed)
             else:
@@ -216,12 +223,6 @@ def main(argv: list[str] | None = None) -> int:
             neutral_desc = metric.descriptor(neutral_img if avatar.crop is None else avatar.crop)
             probe = AvatarProbe(model, metric, neutral_desc, avatar.encoder, args.id_stride,
                                 keep=bool(args.strip) and plot_data is None)
-            if args.warp is not None:
-                cfg.warp.enabled = args.warp
-            if args.warp_residual:
-                cfg.warp.residual = args.warp_residual
-            if args.warp_gains:
-                cfg.warp.mouth, cfg.warp.eyes, cfg.warp.brows = (float(x) for x in args.warp_gains.split(","))
             stages = build_stages(("encoder", "synthesis", "warp"), cfg, store, avatar)
             Pipeline(FrameList(frames), [*stages, probe], lossless=True).run()
             out, dist, asks = probe.out, probe.dist, probe.asks

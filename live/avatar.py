@@ -65,7 +65,7 @@ def load_avatar(config: Config, store: AssetStore, fit: bool | None = None, enco
         styles = seed_identity(generator, s.seed, s.truncation)
     encoder = load_encoder() if encoder is None else encoder
     rest_offset = None
-    if config.encoder.rest == "neutral":
+    if resting_face(config) == "neutral":
         styles, rest_offset = neutral_styles(config, store, generator, styles, tuning, crop, encoder)
     if config.encoder.fit_avatar if fit is None else fit:
         from live.avatar_fit_cache import fit_encoder
@@ -75,6 +75,18 @@ def load_avatar(config: Config, store: AssetStore, fit: bool | None = None, enco
         encoder = fit_encoder(encoder, store, generator, styles, tuning, progress=store.progress,
                               learned=learned_head(config, probe))
     return Avatar(generator, styles, tuning, crop, encoder, load_direction(encoder.k), photo, quad, rest_offset)
+
+
+def resting_face(config: Config) -> str:
+    """"own" or "neutral": config.encoder.rest with "auto" resolved (neutral with the warp: the warp's mouth then
+    follows a driver's from a closed mouth instead of squeezing a drawn smile; without it own, which keeps identity
+    closer: benchmarks/QUALITY.md)."""
+    rest = config.encoder.rest
+    if rest not in ("auto", "own", "neutral"):
+        raise ValueError(f"the avatar's rest must be auto, own or neutral, got {rest!r}")
+    if rest == "auto":
+        return "neutral" if config.warp.enabled else "own"
+    return rest
 
 
 def neutral_styles(config: Config, store: AssetStore, generator, styles: torch.Tensor, tuning, crop,

@@ -150,11 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--fixed-head", action="store_true",
                        help="with --frame WxH: keep the avatar where its photo has it (the head turns and tilts "
                             "but does not move across or towards the picture)")
-        p.add_argument("--rest", choices=["own", "neutral"], default="own",
-                       help="the avatar's resting face: own (default: as the identity looks) or neutral (a face "
-                            "that smiles at rest is taken back towards a neutral mouth by the generator's smile "
-                            "direction, within 0.25 of dlib identity distance; measured once, a few seconds, and "
-                            "cached), so a calm driver does not show as smiling and a jaw opening not as laughter")
+        p.add_argument("--rest", choices=["auto", "own", "neutral"], default="auto",
+                       help="the avatar's resting face: own (as the identity looks), neutral (a face that smiles at "
+                            "rest is taken back towards a closed, neutral mouth by the generator's smile direction, "
+                            "within 0.25 of dlib identity distance; measured once, a few seconds, and cached), or "
+                            "auto (default: neutral with --warp, own without; with the warp a neutral rest keeps "
+                            "the likeness and the smiles better, without it the own rest keeps the likeness)")
         p.add_argument("--no-avatar-fit", action="store_true",
                        help="skip fitting the encoder to this avatar (its response curves, their cross-talk, its head "
                             "gains and identity costs are measured on the avatar once, ~25 s, and cached; without "

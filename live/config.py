@@ -44,8 +44,9 @@ class EncoderConfig:
     expression_gain: float = 1.0  # 0..2
     pose_gain: float = 1.0  # 0..2
     fit_avatar: bool = True  # measure the identity governor's costs on the avatar itself (once, cached)
-    rest: str = "own"  # "own": the avatar rests as its identity looks; "neutral": a face that smiles at rest is
-    # taken back towards a neutral mouth by the latent (live.rest)
+    rest: str = "auto"  # "own": the avatar rests as its identity looks; "neutral": a face that smiles at rest is
+    # taken back towards a neutral mouth by the latent (live.rest); "auto": neutral with the warp, else own
+    # (measured: benchmarks/QUALITY.md)
 
 
 @dataclass

@@ -4,6 +4,7 @@ a real smiling face (generated identity 0) taken back."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from conftest import run_py
 
 from live.models.encoder import NUM_SIGNALS, SIGNAL_INDEX
@@ -106,3 +107,18 @@ def test_generated_identity_0_smiles_less_at_its_neutral_rest(landmarker_path):
     """)
     assert res["own"] - res["rest"] >= 0.2, res
     assert res["cost"] <= REST_BUDGET + 0.01, res  # measured by the same dlib: within the budget it was chosen by
+
+
+def test_auto_rest_is_neutral_only_with_the_warp():
+    from live.avatar import resting_face
+    from live.config import Config
+
+    cfg = Config()
+    assert cfg.encoder.rest == "auto" and resting_face(cfg) == "own"
+    cfg.warp.enabled = True
+    assert resting_face(cfg) == "neutral"
+    cfg.encoder.rest = "own"
+    assert resting_face(cfg) == "own"
+    cfg.encoder.rest = "smiling"
+    with pytest.raises(ValueError, match="auto, own or neutral"):
+        resting_face(cfg)
