@@ -34,6 +34,9 @@ LOWER_LIP = (146, 91, 181, 84, 17, 314, 405, 321, 375, 95, 88, 178, 87, 14, 317,
 STABLE = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 2, 98, 327, 33, 133, 362, 263, 127, 356, 234, 454)
 MOUTH = LIPS
 EYES = LEFT_EYE + RIGHT_EYE
+# Points the warp holds where the render has them (between the moved features and the oval): the nose (bridge, tip,
+# wings), the cheeks beside it and the front of the chin. Without them the spline drags the nose with the lips.
+HELD = (6, 168, 197, 195, 5, 4, 1, 2, 98, 327, 129, 358, 50, 280, 101, 330, 205, 425, 199, 175)
 
 
 def to_pixels(landmarks: np.ndarray, width: int, height: int) -> np.ndarray:

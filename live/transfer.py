@@ -75,15 +75,29 @@ def keep_eyes_drawn(target: np.ndarray, shown: np.ndarray) -> np.ndarray:
     return target
 
 
+def limit_undo(move: np.ndarray, shown: np.ndarray, undo: float, min_px: float = 0.5) -> np.ndarray:
+    """move [N,2] with the part of each point's move that takes back the latent's own motion `shown` [N,2] limited
+    to `undo` of that motion (1: no limit; 0: the warp never pulls a point back along the way the latent moved it,
+    it only adds). Points the latent moved less than `min_px` are left as they are."""
+    if undo >= 1:
+        return move
+    norm2 = (shown ** 2).sum(1)
+    along = (move * shown).sum(1) / np.maximum(norm2, 1e-12)  # move = along * shown + a part across it
+    along = np.where(norm2 >= min_px ** 2, along, 0.0)
+    return move + (np.maximum(along, -undo) - along)[:, None] * shown
+
+
 def residual(target: np.ndarray, render: np.ndarray, avatar_neutral: np.ndarray,
-             gains: dict[str, float] | None = None) -> np.ndarray:
+             gains: dict[str, float] | None = None, undo: float = 1.0) -> np.ndarray:
     """[478,2]: how far each point of the rendered frame must move, in the render's pixels, to show `target` (a
     motion in the avatar's neutral); zero outside MOVED. gains: the share of each group's (GROUPS) move the warp
-    makes (default 1; 0 leaves that group as the latent drew it)."""
+    makes (default 1; 0 leaves that group as the latent drew it); undo: the largest share of the latent's own motion
+    of a point the warp may take back (limit_undo; 1: any)."""
     shown = motion(render, avatar_neutral)
     want = keep_eyes_drawn(keep_mouth_drawn(target, shown, avatar_neutral), shown)
     diff = np.zeros((len(render), 3))
-    diff[list(MOVED), :2] = (want - shown)[list(MOVED)]
+    moved = list(MOVED)
+    diff[moved, :2] = limit_undo((want - shown)[moved], shown[moved], undo)
     if gains:
         for group, idx, _ in REGIONS:
             diff[list(idx), :2] *= gains.get(group, 1.0)

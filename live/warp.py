@@ -55,16 +55,19 @@ def falloff(oval: np.ndarray, shape: tuple[int, int], width: float, scale: float
     return (t * t * (3 - 2 * t)).astype(np.float32)
 
 
-def _controls(src: np.ndarray, dst: np.ndarray, oval: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Controls at the targets (offset back to the source) and at every other oval point (no offset: the falloff
-    holds the whole oval still; half its points keep the spline from drifting outwards at half the fitting cost)."""
-    anchors = oval[::2]
+def _controls(src: np.ndarray, dst: np.ndarray, oval: np.ndarray,
+              held: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Controls at the targets (offset back to the source), at every other oval point (no offset: the falloff
+    holds the whole oval still; half its points keep the spline from drifting outwards at half the fitting cost) and
+    at the `held` points [K,2] (no offset: they stay where the render has them)."""
+    anchors = oval[::2] if held is None else np.vstack([oval[::2], held])
     return np.vstack([dst, anchors]), np.vstack([src - dst, np.zeros_like(anchors)])
 
 
-def backward_map_exact(src: np.ndarray, dst: np.ndarray, oval: np.ndarray, size: int, width: float) -> np.ndarray:
+def backward_map_exact(src: np.ndarray, dst: np.ndarray, oval: np.ndarray, size: int, width: float,
+                       held: np.ndarray | None = None) -> np.ndarray:
     """[S,S,2] float32: for each output pixel, where to sample the render (the spline at every pixel)."""
-    c, v = _controls(src, dst, oval)
+    c, v = _controls(src, dst, oval, held)
     w, a = tps_fit(c, v)
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float64)
     pts = np.stack([xs.ravel(), ys.ravel()], 1)
@@ -72,15 +75,15 @@ def backward_map_exact(src: np.ndarray, dst: np.ndarray, oval: np.ndarray, size:
     return np.clip(np.stack([xs, ys], -1) + off, 0, size - 1).astype(np.float32)
 
 
-def box_map(src: np.ndarray, dst: np.ndarray, oval: np.ndarray, size: int,
-            width: float) -> tuple[int, int, np.ndarray] | None:
+def box_map(src: np.ndarray, dst: np.ndarray, oval: np.ndarray, size: int, width: float,
+            held: np.ndarray | None = None) -> tuple[int, int, np.ndarray] | None:
     """(x0, y0, map [h,w,2]): backward_map_exact over the oval's box only (outside it the map is the identity), with
     the spline on a GRID² lattice bilinearly interpolated; None when the box is empty."""
     x0, y0 = np.floor(oval.min(0)).clip(0, size - 1).astype(int)
     x1, y1 = np.ceil(oval.max(0)).clip(0, size - 1).astype(int)
     if x1 - x0 < 2 or y1 - y0 < 2:
         return None
-    c, v = _controls(src, dst, oval)
+    c, v = _controls(src, dst, oval, held)
     w, a = tps_fit(c, v)
     nx, ny = x1 - x0 + 1, y1 - y0 + 1
     # lattice nodes where cv2.resize (pixel-centre aligned) reads them back: node j at pixel (j + 0.5) n/GRID - 0.5
@@ -96,21 +99,24 @@ def box_map(src: np.ndarray, dst: np.ndarray, oval: np.ndarray, size: int,
     return x0, y0, np.clip(off, 0, size - 1, out=off)
 
 
-def backward_map(src: np.ndarray, dst: np.ndarray, oval: np.ndarray, size: int, width: float) -> np.ndarray:
+def backward_map(src: np.ndarray, dst: np.ndarray, oval: np.ndarray, size: int, width: float,
+                 held: np.ndarray | None = None) -> np.ndarray:
     """[S,S,2] float32: box_map spread over the whole image (the identity outside the box)."""
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
     full = np.stack([xs, ys], -1)
-    box = box_map(src, dst, oval, size, width)
+    box = box_map(src, dst, oval, size, width, held)
     if box is not None:
         x0, y0, m = box
         full[y0:y0 + m.shape[0], x0:x0 + m.shape[1]] = m
     return full
 
 
-def warp_face(image: np.ndarray, src: np.ndarray, dst: np.ndarray, oval: np.ndarray, width: float) -> np.ndarray:
+def warp_face(image: np.ndarray, src: np.ndarray, dst: np.ndarray, oval: np.ndarray, width: float,
+              held: np.ndarray | None = None) -> np.ndarray:
     """[S,S,3] uint8: `image` with its points src [N,2] moved to dst, the warp fading to nothing at the oval [M,2]
-    (width: pixels of the fade); only the oval's box is resampled (the per-frame path)."""
-    box = box_map(src, dst, oval, image.shape[0], width)
+    (width: pixels of the fade) and the `held` points [K,2] kept where they are; only the oval's box is resampled
+    (the per-frame path)."""
+    box = box_map(src, dst, oval, image.shape[0], width, held)
     if box is None:
         return image
     x0, y0, m = box

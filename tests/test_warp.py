@@ -192,3 +192,27 @@ def test_a_pucker_drives_the_avatars_mouth_and_leaves_the_outside_alone(landmark
     assert res["True"] < 0.6 * res["driver"], res  # the avatar's mouth narrows by at least 60% as much
     assert abs(res["False"]) < 0.3 * abs(res["driver"]), res  # and the latent alone barely narrows it
     assert res["outside_changed"] == 0, res
+
+
+def test_limit_undo_keeps_what_the_latent_drew_and_adds_the_rest():
+    shown = np.array([[4.0, 0.0], [0.0, -2.0], [0.2, 0.0]])  # the latent moved these (the last: too little to count)
+    move = np.array([[-4.0, 1.0], [0.0, 3.0], [-0.2, 0.0]])  # the warp would take all of it back, and more
+    assert np.array_equal(transfer.limit_undo(move, shown, 1.0), move)
+    kept = transfer.limit_undo(move, shown, 0.0)
+    assert np.allclose(kept, [[0.0, 1.0], [0.0, 0.0], [-0.2, 0.0]])  # across the latent's way: still the warp's
+    half = transfer.limit_undo(move, shown, 0.5)
+    assert np.allclose(half, [[-2.0, 1.0], [0.0, 1.0], [-0.2, 0.0]])
+    further = np.array([[2.0, 0.0], [0.0, -1.0], [0.0, 0.0]])  # the same way the latent moved: never limited
+    assert np.array_equal(transfer.limit_undo(further, shown, 0.0), further)
+
+
+def test_held_points_stay_where_the_render_has_them():
+    src = ellipse(20, r=(20.0, 8.0)) + np.array([0.0, 40.0])  # a mouth below the centre
+    dst = src + np.array([0.0, -6.0])  # pulled up
+    held = np.array([[128.0, 125.0], [118.0, 130.0], [138.0, 130.0]])  # a nose between the mouth and the eyes
+    for make in (backward_map, backward_map_exact):
+        free = make(src, dst, ellipse(), SIZE, 20.0)
+        kept = make(src, dst, ellipse(), SIZE, 20.0, held)
+        at = lambda m: m[held[:, 1].astype(int), held[:, 0].astype(int)] - held
+        assert np.abs(at(free)).max() > 1.5  # the spline drags the nose with the mouth...
+        assert np.abs(at(kept)).max() < 0.35  # ...unless it is held

@@ -38,18 +38,21 @@ class WarpStage:
 
     def __init__(self, model_path: Path, render: Callable[[np.ndarray], np.ndarray],
                  directions: list[Direction] | None, controls: Controls | None = None, release_s: float = 0.5,
-                 gains: dict[str, float] | None = None, avatar_mesh: AvatarMesh | None = None):
+                 gains: dict[str, float] | None = None, avatar_mesh: AvatarMesh | None = None, undo: float = 1.0,
+                 hold: bool = True):
         # model_path: face_landmarker.task; render: offset [1,K,512] -> the avatar as synthesis renders it ([S,S,3]
         # uint8; called at start); directions: what the offsets are made of (live.avatar_mesh.encoder_directions),
         # probed at start to predict the render's mesh, or None to track every render instead; controls: live
         # strength (controls.warp_strength, 0 = off) and freeze; release_s: time constant of the ease back when the
         # driver's face is lost; gains: the share of each group's move (live.transfer.GROUPS) the warp makes;
-        # avatar_mesh: the predicted mode's probe of this avatar when already made (a server's peers share one).
+        # avatar_mesh: the predicted mode's probe of this avatar when already made (a server's peers share one);
+        # undo: the largest share of the latent's own motion of a point the warp may take back (transfer.limit_undo);
+        # hold: keep the nose, cheeks and chin front where the render has them (mesh.HELD).
         self.tracker = FaceTracker(model_path, num_faces=1, max_side=4096, video=directions is None)
         self.render, self.directions = render, directions
         self.controls = controls or Controls()
         self.release_s = release_s
-        self.gains = gains
+        self.gains, self.undo, self.hold = gains, undo, hold
         self.k = None if directions is None else directions[0].vector.size // 512
         self.avatar_mesh: AvatarMesh | None = avatar_mesh  # predicted mode
         self.avatar_neutral: np.ndarray | None = None  # [478,3] pixels of the avatar at rest
@@ -95,14 +98,15 @@ class WarpStage:
             return frame
         size = render.shape[0]
         moved = list(transfer.MOVED)
-        move = transfer.residual(strength * target, points, self.avatar_neutral, self.gains)[moved]
+        move = transfer.residual(strength * target, points, self.avatar_neutral, self.gains, self.undo)[moved]
         length = np.linalg.norm(move, axis=1, keepdims=True)
         move *= np.clip(1 - DEADBAND_PX * size / 256 / np.maximum(length, 1e-9), 0, 1)
         if not move.any():
             return frame
         oval = points[list(mesh.FACE_OVAL), :2]
         src = points[moved, :2]
-        output = warp_face(render, src, src + move, oval, FEATHER_IOD * mesh.interocular(points))
+        held = points[list(mesh.HELD), :2] if self.hold else None
+        output = warp_face(render, src, src + move, oval, FEATHER_IOD * mesh.interocular(points), held)
         return frame.replace(output=output, render=render)
 
     def _follow(self, frame: Frame) -> np.ndarray | None:
