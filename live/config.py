@@ -57,8 +57,8 @@ class WarpConfig:
     mouth: float = 1.0  # 0..2: the share of each group's move the warp makes (0: as the latent drew it)
     eyes: float = 1.0
     brows: float = 1.0
-    undo: float = 1.0  # 0..1: the largest share of the latent's own motion of a face point the warp may take back
-    # (live.transfer.limit_undo; 0: the warp only adds to what the latent drew)
+    undo: float = 0.5  # 0..1: the largest share of the latent's own motion of a face point the warp may take back
+    # (live.transfer.limit_undo; 0: the warp only adds to what the latent drew; 1: it may take all of it back)
     hold: bool = True  # the warp keeps the nose, cheeks and chin front where the render has them (live.mesh.HELD)
     residual: str = "predicted"  # how the render's own mesh is known: "predicted" from the offset (probed once at
     # start, live.avatar_mesh) or "observed" (MediaPipe on every render)

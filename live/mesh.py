@@ -27,6 +27,8 @@ RIGHT_LID_PAIRS = ((161, 163), (160, 144), (159, 145), (158, 153), (157, 154))
 LEFT_LID_PAIRS = ((388, 390), (387, 373), (386, 374), (385, 380), (384, 381))
 RIGHT_UPPER_LID = (246, 161, 160, 159, 158, 157, 173)  # corner to corner, the corners excluded
 LEFT_UPPER_LID = (466, 388, 387, 386, 385, 384, 398)
+RIGHT_LOWER_LID = (7, 163, 144, 145, 153, 154, 155)
+LEFT_LOWER_LID = (249, 390, 373, 374, 380, 381, 382)
 # The lower lip, outer and inner, without the mouth corners.
 LOWER_LIP = (146, 91, 181, 84, 17, 314, 405, 321, 375, 95, 88, 178, 87, 14, 317, 402, 318, 324)
 # Points an expression hardly moves: forehead, nose bridge and tip, eye corners, temples. Head pose is the

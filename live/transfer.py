@@ -65,13 +65,18 @@ def keep_mouth_drawn(target: np.ndarray, shown: np.ndarray, avatar_neutral: np.n
 
 
 def keep_eyes_drawn(target: np.ndarray, shown: np.ndarray) -> np.ndarray:
-    """target [478,2] with each upper lid moved so that the eye opens as far as in `shown`: lids closing over the
+    """target [478,2] with each eye's lids moved so that the eye opens as far as in `shown`: lids closing over the
     eye are new content the latent draws (a warp would squash the iris instead of covering it); the eye's shape,
-    position and gaze stay the warp's."""
+    position and gaze stay the warp's. The correction goes to the lid the driver moved: an upper lid coming down (a
+    blink) is held up, a lower lid coming up (a squint) held down, so neither moves the whole eye."""
     target = target.copy()
-    for pairs, upper in ((mesh.RIGHT_LID_PAIRS, mesh.RIGHT_UPPER_LID), (mesh.LEFT_LID_PAIRS, mesh.LEFT_UPPER_LID)):
-        excess = np.mean([(target[lo, 1] - target[up, 1]) - (shown[lo, 1] - shown[up, 1]) for up, lo in pairs])
-        target[list(upper), 1] += excess
+    for pairs, upper, lower in ((mesh.RIGHT_LID_PAIRS, mesh.RIGHT_UPPER_LID, mesh.RIGHT_LOWER_LID),
+                                (mesh.LEFT_LID_PAIRS, mesh.LEFT_UPPER_LID, mesh.LEFT_LOWER_LID)):
+        du = np.mean([target[up, 1] - shown[up, 1] for up, _ in pairs])
+        dl = np.mean([target[lo, 1] - shown[lo, 1] for _, lo in pairs])
+        share = abs(du) / (abs(du) + abs(dl)) if abs(du) + abs(dl) > 1e-9 else 0.5  # the upper lid's
+        target[list(upper), 1] += (dl - du) * share
+        target[list(lower), 1] -= (dl - du) * (1 - share)
     return target
 
 
@@ -92,7 +97,10 @@ def residual(target: np.ndarray, render: np.ndarray, avatar_neutral: np.ndarray,
     """[478,2]: how far each point of the rendered frame must move, in the render's pixels, to show `target` (a
     motion in the avatar's neutral); zero outside MOVED. gains: the share of each group's (GROUPS) move the warp
     makes (default 1; 0 leaves that group as the latent drew it); undo: the largest share of the latent's own motion
-    of a point the warp may take back (limit_undo; 1: any)."""
+    of a point the warp may take back (limit_undo; 1: any). Where the latent and the driver disagree (a toothy mouth
+    drawn wide for a driver's narrow one, brows the latent raised), pulling the drawn face all the way back squeezes
+    what the latent drew: measured, half keeps the likeness best (benchmarks/QUALITY.md, 2026-12-07).
+    """
     shown = motion(render, avatar_neutral)
     want = keep_eyes_drawn(keep_mouth_drawn(target, shown, avatar_neutral), shown)
     diff = np.zeros((len(render), 3))

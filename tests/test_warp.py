@@ -216,3 +216,13 @@ def test_held_points_stay_where_the_render_has_them():
         at = lambda m: m[held[:, 1].astype(int), held[:, 0].astype(int)] - held
         assert np.abs(at(free)).max() > 1.5  # the spline drags the nose with the mouth...
         assert np.abs(at(kept)).max() < 0.35  # ...unless it is held
+
+
+def test_a_squint_the_latent_does_not_draw_neither_closes_nor_moves_the_eye(avatar_mesh):
+    target = np.zeros((478, 2))
+    for pairs in (mesh.RIGHT_LID_PAIRS, mesh.LEFT_LID_PAIRS):
+        for _, lo in pairs:
+            target[lo, 1] -= 3.0  # the driver's lower lids come 3 px up; the render's eyes stay open
+    move = transfer.residual(target, avatar_mesh, avatar_mesh)
+    lids = [i for pairs in (mesh.RIGHT_LID_PAIRS, mesh.LEFT_LID_PAIRS) for pair in pairs for i in pair]
+    assert np.abs(move[lids]).max() < 1e-6  # the opening is the latent's, and the eye does not ride up

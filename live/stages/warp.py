@@ -38,7 +38,7 @@ class WarpStage:
 
     def __init__(self, model_path: Path, render: Callable[[np.ndarray], np.ndarray],
                  directions: list[Direction] | None, controls: Controls | None = None, release_s: float = 0.5,
-                 gains: dict[str, float] | None = None, avatar_mesh: AvatarMesh | None = None, undo: float = 1.0,
+                 gains: dict[str, float] | None = None, avatar_mesh: AvatarMesh | None = None, undo: float = 0.5,
                  hold: bool = True):
         # model_path: face_landmarker.task; render: offset [1,K,512] -> the avatar as synthesis renders it ([S,S,3]
         # uint8; called at start); directions: what the offsets are made of (live.avatar_mesh.encoder_directions),
