@@ -1,6 +1,6 @@
 """The scripted demo's pout, lip press and squint, without and with the warp, side by side.
 
-    live demo --seed 0 --fps 5 -o demo.mp4 && live demo --warp --seed 0 --fps 5 -o demo-warp.mp4
+    live demo --rest neutral --seed 0 --fps 5 -o demo.mp4 && live demo --warp --seed 0 --fps 5 -o demo-warp.mp4
     python benchmarks/demo_strip.py demo.mp4 demo-warp.mp4 --png results/demo-pout-press-squint.jpg
 
 Rows: without the warp, with it; columns: at rest before the pout, the pout, the lip press, the squint (each at its
