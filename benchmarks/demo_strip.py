@@ -3,7 +3,7 @@
     live demo --rest neutral --seed 0 --fps 5 -o demo.mp4 && live demo --warp --seed 0 --fps 5 -o demo-warp.mp4
     python benchmarks/demo_strip.py demo.mp4 demo-warp.mp4 --png results/demo-pout-press-squint.jpg
 
-Rows: without the warp, with it; columns: at rest before the pout, the pout, the lip press, the squint (each at its
+Rows: without the warp, with it; columns: at rest before the pout (after the nod), the pout, the lip press, the squint (each at its
 keyframe in live.demo.KEYFRAMES), each cropped to the mouth and eyes and enlarged 2x.
 """
 
@@ -19,7 +19,7 @@ import numpy as np
 from live.demo import KEYFRAMES
 
 log = logging.getLogger("benchmarks.demo_strip")
-MOMENTS = (("rest", 4.6), ("pout", None), ("press", None), ("squint", None))
+MOMENTS = (("rest", 7.8), ("pout", None), ("press", None), ("squint", None))
 MARKS = {"pout": "mouthPucker", "press": "mouthPressLeft", "squint": "eyeSquintLeft"}
 
 

@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="animate a generated face with a scripted sequence (no camera needed)",
                        description="Drive a generated identity with built-in keyframes (smile, blink, jaw open, "
-                                   "brows, pout, lip press, squint, turn left/right, nod) and write the video; "
+                                   "brows, turn left/right, nod, pout, lip press, squint) and write the video; "
                                    "the pout, press and squint are shapes only the warp draws (--warp).")
     d.add_argument("--seed", type=int, default=0, help="generated identity (default 0)")
     d.add_argument("-o", "--output", type=Path, default=Path("demo.mp4"), help="video to write (default demo.mp4)")

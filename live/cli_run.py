@@ -112,5 +112,5 @@ def cmd_demo(args: argparse.Namespace, store, status_line) -> int:
     width, height = cfg.frame.size or (args.size, args.size)
     print(f"wrote {args.output}: {result.frames} frames of seed {args.seed} at {width}x{height}, "
           f"{args.fps:g} fps (smile, blink, jaw open, brows, "
-          f"pout, lip press, squint, turn left/right, nod)")
+          f"turn left/right, nod, pout, lip press, squint)")
     return 130 if result.interrupted else 0

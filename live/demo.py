@@ -30,19 +30,19 @@ KEYFRAMES: tuple[tuple[float, dict[str, float], tuple[float, float, float]], ...
     (3.4, {}, (0, 0, 0)),
     (4.0, {"browInnerUp": 0.9, "browOuterUpLeft": 0.7, "browOuterUpRight": 0.7}, (0, 0, 0)),
     (4.6, {}, (0, 0, 0)),
-    (5.2, {"mouthPucker": 0.9, "mouthFunnel": 0.3}, (0, 0, 0)),  # pout
-    (5.8, {}, (0, 0, 0)),
-    (6.4, {"mouthPressLeft": 0.8, "mouthPressRight": 0.8, "mouthRollLower": 0.3, "mouthRollUpper": 0.3},
+    (5.2, {}, (-20, 0, 0)),
+    (6.0, {}, (20, 0, 0)),
+    (6.6, {}, (0, 0, 0)),
+    (7.0, {}, (0, 12, 0)),
+    (7.4, {}, (0, -12, 0)),
+    (7.8, {}, (0, 0, 0)),
+    (8.4, {"mouthPucker": 0.9, "mouthFunnel": 0.3}, (0, 0, 0)),  # pout
+    (9.0, {}, (0, 0, 0)),
+    (9.6, {"mouthPressLeft": 0.8, "mouthPressRight": 0.8, "mouthRollLower": 0.3, "mouthRollUpper": 0.3},
      (0, 0, 0)),  # lip press
-    (7.0, {}, (0, 0, 0)),
-    (7.6, {"eyeSquintLeft": 0.8, "eyeSquintRight": 0.8, "cheekSquintLeft": 0.3, "cheekSquintRight": 0.3},
-     (0, 0, 0)),  # squint
-    (8.2, {}, (0, 0, 0)),
-    (8.8, {}, (-20, 0, 0)),
-    (9.6, {}, (20, 0, 0)),
     (10.2, {}, (0, 0, 0)),
-    (10.6, {}, (0, 12, 0)),
-    (11.0, {}, (0, -12, 0)),
+    (10.8, {"eyeSquintLeft": 0.8, "eyeSquintRight": 0.8, "cheekSquintLeft": 0.3, "cheekSquintRight": 0.3},
+     (0, 0, 0)),  # squint
     (11.4, {}, (0, 0, 0)),
 )
 PUCKER_IN = 0.3  # a full pucker draws the lips this share of the way in to the mouth's centre, across...
