@@ -111,7 +111,7 @@ class ScriptedSource:
         self._i = 0
         landmarks, (w, h) = load_demo_mesh()
         self._size = (w, h)
-        self._neutral = landmarks * np.array([w, h, w], np.float32)  # pixels (z in x's units, as MediaPipe's)
+        self._neutral = mesh.to_pixels(landmarks, w, h)
         self._image = np.full((h // 8, w // 8, 3), 127, np.uint8)  # the mesh's aspect: the warp reads pixels by it
 
     def start(self) -> None:

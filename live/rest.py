@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +71,7 @@ def neutral_rest(read: ReadOffset, direction: np.ndarray) -> Rest | None:
             break
         cost = float(np.linalg.norm(descriptor - reference))
         if cost > REST_BUDGET:
-            best = Rest(best.coefficient, best.smile_before, best.smile_after, best.identity_cost, step + 1)
+            best = replace(best, renders=step + 1)
             break
         best = Rest(c, round(before, 3), round(smile(signals), 3), round(cost, 3), step + 1)
         if best.smile_after <= SMILE_TARGET:

@@ -41,7 +41,7 @@ def eye_opening(p):
 
 def test_the_script_moves_lips_and_lids_only_for_its_three_movements():
     neutral, (w, h) = load_demo_mesh()
-    points = neutral * np.array([w, h, w])
+    points = mesh.to_pixels(neutral, w, h)
     assert np.array_equal(scripted_mesh(points, np.zeros(len(BLENDSHAPE_NAMES), np.float32)), points)
     pout, rest = frame_at("mouthPucker")
     press, _ = frame_at("mouthPressLeft")
