@@ -45,7 +45,12 @@ def machine_info() -> dict:
                 break
     except OSError:
         pass
-    info = {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+    from live.train.live_heads import cpu_flags
+
+    info = {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+            "cpu_flags": " ".join(cpu_flags()[1]),
+            # ISA caps the runtimes honour (benchmarks/SPEED.md): an AVX-512 machine measuring the AVX2 case
+            "isa_caps": {k: os.environ[k] for k in ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY") if k in os.environ}}
     for mod in ("numpy", "cv2", "mediapipe", "torch", "onnxruntime", "openvino"):
         m = sys.modules.get(mod)
         if m is not None:
@@ -80,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frame", default="1280x720",
                    help="frame size the compose stage makes (WxH; with 'compose' in --stages; default 1280x720)")
     p.add_argument("--fixed-head", action="store_true", help="the compose stage keeps the head where the photo has it")
+    p.add_argument("--engines", type=Path, metavar="DIR",
+                   help="where the ONNX-based backends find (or export) their model (default: engines/); "
+                        "benchmarks/avx2_bound.py puts a quantised one there")
     p.add_argument("--json", nargs="?", const="-", metavar="PATH", help="write JSON to PATH (alone: print it)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -88,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg.tracking.smoothing, cfg.tracking.max_side = args.smoothing, args.max_side
     cfg.tracking.num_faces = args.num_faces
     cfg.synthesis.size, cfg.synthesis.k, cfg.synthesis.device = args.size, args.k, args.device
-    cfg.synthesis.head = args.head
+    cfg.synthesis.head, cfg.synthesis.engines = args.head, args.engines
     names = [n.strip() for n in args.stages.split(",") if n.strip()]
     if args.k is not None and "encoder" in names:
         p.error("--k is the encoder's when the encoder stage runs: leave it out")

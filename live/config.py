@@ -31,6 +31,7 @@ class SynthesisConfig:
     head: str = "auto"  # the early exit's head: learned (live.models.live_head), linear (the closed-form one), or
     # auto: learned, except for an enrolled identity without a tuning (see live.stages.learned_head)
     k: int | None = None  # leading style layers that take the per-frame offset (None: the encoder's)
+    engines: Path | None = None  # where ONNX exports are kept and looked up (None: the repository's engines/)
     seed: int = 0  # generated identity (used when identity_file is None)
     identity_file: Path | None = None  # an enrolled identity (`live enroll`)
     truncation: float = 0.7

@@ -54,7 +54,8 @@ def synthesis_stage(config: Config, avatar: Avatar) -> Stage:
     k = avatar.k if s.k is None else s.k
     net = SynthesisNet(avatar.generator, avatar.styles, k, s.size, s.early_exit, tuning=avatar.tuning,
                        learned_head=learned_head(config, avatar))
-    return SynthesisStage(make_backend(s.backend, net, avatar.generator, avatar.styles, device=s.device),
+    where = {} if s.engines is None else {"engines_dir": s.engines}
+    return SynthesisStage(make_backend(s.backend, net, avatar.generator, avatar.styles, device=s.device, **where),
                           device=s.device)
 
 

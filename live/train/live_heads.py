@@ -63,8 +63,8 @@ def live_styles(gen, encoder, seed: int) -> torch.Tensor:
     return styles
 
 
-def machine() -> str:
-    """CPU model, cores and the vector flags that decide speed (for the metadata beside the timings)."""
+def cpu_flags() -> tuple[str, list[str]]:
+    """(CPU model, the vector flags that decide speed: avx2 fma avx512f avx512_bf16 avx512_vnni amx_bf16)."""
     model, flags = platform.machine(), set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -74,7 +74,12 @@ def machine() -> str:
                 flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
-    shown = [f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16") if f in flags]
+    return model, [f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16") if f in flags]
+
+
+def machine() -> str:
+    """CPU model, cores and the vector flags that decide speed (for the metadata beside the timings)."""
+    model, shown = cpu_flags()
     return f"{model}, {os.cpu_count()} CPUs, {' '.join(shown)}"
 
 
