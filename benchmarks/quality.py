@@ -166,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warp-gains", metavar="M,E,B", help="the warp's mouth, eyes and brows shares (default 1,1,1)")
     p.add_argument("--no-warp-hold", action="store_true",
                    help="let the warp's spline move the nose, cheeks and chin front (default: held, live.mesh.HELD)")
+    p.add_argument("--no-warp-gaze", action="store_true",
+                   help="let the warp's spline carry the irises instead of sliding them under the lids (default: slid, "
+                        "live.warp.slide_eye)")
     p.add_argument("--warp-undo", type=float, metavar="U",
                    help="the largest share of the latent's own motion the warp may take back (default: as `live run`)")
     p.add_argument("--rest", choices=("auto", "own", "neutral"), default="auto",
@@ -219,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
                 cfg.warp.mouth, cfg.warp.eyes, cfg.warp.brows = (float(x) for x in args.warp_gains.split(","))
             if args.warp_undo is not None:
                 cfg.warp.undo = args.warp_undo
-            cfg.warp.hold = not args.no_warp_hold
+            cfg.warp.hold, cfg.warp.gaze = not args.no_warp_hold, not args.no_warp_gaze
             if seed.strip().isdigit():
                 cfg.synthesis.seed = int(seed)
             else:

@@ -61,6 +61,7 @@ class WarpConfig:
     undo: float = 0.5  # 0..1: the largest share of the latent's own motion of a face point the warp may take back
     # (live.transfer.limit_undo; 0: the warp only adds to what the latent drew; 1: it may take all of it back)
     hold: bool = True  # the warp keeps the nose, cheeks and chin front where the render has them (live.mesh.HELD)
+    gaze: bool = True  # where the eyes look: each iris slides along its eye under the lids (live.warp.slide_eye)
     residual: str = "predicted"  # how the render's own mesh is known: "predicted" from the offset (probed once at
     # start, live.avatar_mesh) or "observed" (MediaPipe on every render)
 

@@ -29,6 +29,10 @@ RIGHT_UPPER_LID = (246, 161, 160, 159, 158, 157, 173)  # corner to corner, the c
 LEFT_UPPER_LID = (466, 388, 387, 386, 385, 384, 398)
 RIGHT_LOWER_LID = (7, 163, 144, 145, 153, 154, 155)
 LEFT_LOWER_LID = (249, 390, 373, 374, 380, 381, 382)
+# Each eye: its corners (the first beside the upper and lower lids' first points), upper lid, lower lid, iris
+# (centre first): the opening is the polygon corner, upper lid, other corner, lower lid back.
+EYE_PARTS = (((33, 133), RIGHT_UPPER_LID, RIGHT_LOWER_LID, RIGHT_IRIS),
+             ((263, 362), LEFT_UPPER_LID, LEFT_LOWER_LID, LEFT_IRIS))
 # The lower lip, outer and inner, without the mouth corners.
 LOWER_LIP = (146, 91, 181, 84, 17, 314, 405, 321, 375, 95, 88, 178, 87, 14, 317, 402, 318, 324)
 # Points an expression hardly moves: forehead, nose bridge and tip, eye corners, temples. Head pose is the

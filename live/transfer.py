@@ -99,15 +99,37 @@ def residual(target: np.ndarray, render: np.ndarray, avatar_neutral: np.ndarray,
     makes (default 1; 0 leaves that group as the latent drew it); undo: the largest share of the latent's own motion
     of a point the warp may take back (limit_undo; 1: any). Where the latent and the driver disagree (a toothy mouth
     drawn wide for a driver's narrow one, brows the latent raised), pulling the drawn face all the way back squeezes
-    what the latent drew: measured, half keeps the likeness best (benchmarks/QUALITY.md, 2026-12-07).
+    what the latent drew: measured, half keeps the likeness best (benchmarks/QUALITY.md, 2026-12-07). The irises are
+    exempt: the latent moves them with a head turn, and held to half of that the gaze came out half as far.
     """
     shown = motion(render, avatar_neutral)
     want = keep_eyes_drawn(keep_mouth_drawn(target, shown, avatar_neutral), shown)
     diff = np.zeros((len(render), 3))
     moved = list(MOVED)
     diff[moved, :2] = limit_undo((want - shown)[moved], shown[moved], undo)
+    irises = list(mesh.RIGHT_IRIS + mesh.LEFT_IRIS)  # where the eyes look is the warp's whatever the latent drew
+    diff[irises, :2] = (want - shown)[irises]
     if gains:
         for group, idx, _ in REGIONS:
             diff[list(idx), :2] *= gains.get(group, 1.0)
     s, rot, _ = mesh.similarity(avatar_neutral[list(mesh.STABLE)], render[list(mesh.STABLE)])
     return (s * diff @ rot.T)[:, :2]
+
+
+def split_gaze(move: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
+    """(move [478,2] with each iris carried by its eye, [(eye index in mesh.EYE_PARTS, shift [2])]): the part of an
+    iris's move along its eye (corner to corner) beyond what the eye's own points move is the gaze, which a smooth
+    warp cannot show (it would shear the iris against lids an iris radius away): live.warp.slide_eye slides it under
+    the lids instead. The rest of the iris's move (up or down, with the lids that follow a vertical glance) stays
+    the spline's. move: the render's points' moves in its pixels; points [478,2+] the render's points."""
+    move = move.copy()
+    slides = []
+    for eye, (corners, upper, lower, iris) in enumerate(mesh.EYE_PARTS):
+        axis = points[corners[1], :2] - points[corners[0], :2]
+        axis = axis / max(float(np.linalg.norm(axis)), 1e-9)
+        lids = list(corners + upper + lower)
+        along = float((move[iris[0]] - move[lids].mean(0)) @ axis)
+        if along != 0.0:
+            move[list(iris)] -= along * axis
+            slides.append((eye, along * axis))
+    return move, slides

@@ -94,7 +94,7 @@ def warp_stage(config: Config, store: AssetStore, avatar: Avatar, controls: Cont
         log.info("the warp tracks every render: this encoder's offsets have no directions to predict the mesh from")
     return WarpStage(store.resolve("face_landmarker"), avatar_render(config, avatar), directions, controls,
                      release_s=config.encoder.release_s, gains={"mouth": w.mouth, "eyes": w.eyes, "brows": w.brows},
-                     avatar_mesh=avatar_mesh, undo=w.undo, hold=w.hold)
+                     avatar_mesh=avatar_mesh, undo=w.undo, hold=w.hold, gaze=w.gaze)
 
 
 def scene_parts(config: Config, store: AssetStore, avatar: Avatar) -> tuple:

@@ -24,7 +24,7 @@ from live.avatar_mesh import AvatarMesh, Direction
 from live.controls import Controls
 from live.frames import Frame
 from live.landmarker import FaceTracker
-from live.warp import warp_face
+from live.warp import eye_opening, slide_eye, warp_face
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class WarpStage:
     def __init__(self, model_path: Path, render: Callable[[np.ndarray], np.ndarray],
                  directions: list[Direction] | None, controls: Controls | None = None, release_s: float = 0.5,
                  gains: dict[str, float] | None = None, avatar_mesh: AvatarMesh | None = None, undo: float = 0.5,
-                 hold: bool = True):
+                 hold: bool = True, gaze: bool = True):
         # model_path: face_landmarker.task; render: offset [1,K,512] -> the avatar as synthesis renders it ([S,S,3]
         # uint8; called at start); directions: what the offsets are made of (live.avatar_mesh.encoder_directions),
         # probed at start to predict the render's mesh, or None to track every render instead; controls: live
@@ -47,12 +47,13 @@ class WarpStage:
         # driver's face is lost; gains: the share of each group's move (live.transfer.GROUPS) the warp makes;
         # avatar_mesh: the predicted mode's probe of this avatar when already made (a server's peers share one);
         # undo: the largest share of the latent's own motion of a point the warp may take back (transfer.limit_undo);
-        # hold: keep the nose, cheeks and chin front where the render has them (mesh.HELD).
+        # hold: keep the nose, cheeks and chin front where the render has them (mesh.HELD); gaze: slide each iris
+        # along its eye under the lids (transfer.split_gaze, warp.slide_eye) rather than bend the spline for it.
         self.tracker = FaceTracker(model_path, num_faces=1, max_side=4096, video=directions is None)
         self.render, self.directions = render, directions
         self.controls = controls or Controls()
         self.release_s = release_s
-        self.gains, self.undo, self.hold = gains, undo, hold
+        self.gains, self.undo, self.hold, self.gaze = gains, undo, hold, gaze
         self.k = None if directions is None else directions[0].vector.size // 512
         self.avatar_mesh: AvatarMesh | None = avatar_mesh  # predicted mode
         self.avatar_neutral: np.ndarray | None = None  # [478,3] pixels of the avatar at rest
@@ -98,15 +99,22 @@ class WarpStage:
             return frame
         size = render.shape[0]
         moved = list(transfer.MOVED)
-        move = transfer.residual(strength * target, points, self.avatar_neutral, self.gains, self.undo)[moved]
-        length = np.linalg.norm(move, axis=1, keepdims=True)
-        move *= np.clip(1 - DEADBAND_PX * size / 256 / np.maximum(length, 1e-9), 0, 1)
-        if not move.any():
+        move = transfer.residual(strength * target, points, self.avatar_neutral, self.gains, self.undo)
+        length = np.linalg.norm(move[moved], axis=1, keepdims=True)
+        move[moved] *= np.clip(1 - DEADBAND_PX * size / 256 / np.maximum(length, 1e-9), 0, 1)
+        if not move[moved].any():
             return frame
+        slides = []
+        if self.gaze:
+            move, slides = transfer.split_gaze(move, points)
         oval = points[list(mesh.FACE_OVAL), :2]
         src = points[moved, :2]
         held = points[list(mesh.HELD), :2] if self.hold else None
-        output = warp_face(render, src, src + move, oval, FEATHER_IOD * mesh.interocular(points), held)
+        output = warp_face(render, src, src + move[moved], oval, FEATHER_IOD * mesh.interocular(points), held)
+        after = points[:, :2] + move
+        for eye, shift in slides:
+            corners, upper, lower, _ = mesh.EYE_PARTS[eye]
+            output = slide_eye(output, eye_opening(after, corners, upper, lower), after[list(corners)], shift)
         return frame.replace(output=output, render=render)
 
     def _follow(self, frame: Frame) -> np.ndarray | None:
