@@ -1,12 +1,12 @@
-"""The most the geometric channel can show as MediaPipe reads it: quality.py with the warp's limits taken off.
+"""The geometric channel with nothing held back: quality.py with the warp's likeness limits taken off.
 
     python benchmarks/warp_bound.py --identities 0,1,2,3 --warp --warp-undo 1 --no-warp-hold --json PATH
 
 Every argument is quality.py's. Before it runs, this takes off what the live warp holds back for the likeness:
 the mouth's and the eyes' opening are warped to the driver's too (transfer.keep_mouth_drawn / keep_eyes_drawn off),
 no deadband, and the map on a 4x finer lattice (live.warp.GRID 128; measured: no difference). With `--warp-undo 1
---no-warp-hold` every face point goes where the driver's transferred motion puts it. What it reads is a bound on
-any warp made from this transfer: a measure it misses is out of the warp's reach (benchmarks/QUALITY.md).
+--no-warp-hold` every face point goes where the driver's transferred motion puts it: what following the driver's
+geometry all the way reads as, against the live warp's limits (benchmarks/QUALITY.md, 2026-12-07).
 An experiment, not a setting: nothing in `live` runs this way.
 """
 
