@@ -80,12 +80,7 @@ def quantise(model: Path, out: Path) -> float:
     import onnxruntime as ort
     import torch
     from int8_probe import offsets
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
+    from int8_probe import quantise as quantise_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from live.assets import AssetStore
@@ -93,19 +88,10 @@ def quantise(model: Path, out: Path) -> float:
 
     rng = np.random.default_rng(0)
     calibration, held = offsets(24, rng), offsets(8, rng)
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.feeds = iter([{"offset": o} for o in calibration])
-
-        def get_next(self):
-            return next(self.feeds, None)
-
     with tempfile.TemporaryDirectory() as tmp:
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(model), str(pre), skip_symbolic_shape=True)
-        quantize_static(str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        quantise_static(pre, out, calibration)
     f32, int8 = (ort.InferenceSession(str(m), providers=["CPUExecutionProvider"]) for m in (model, out))
     lpips = load_lpips(AssetStore(progress=False))
     return float(np.mean([float(lpips(torch.from_numpy(int8.run(None, {"offset": o})[0]),

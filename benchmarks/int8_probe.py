@@ -58,6 +58,28 @@ def variants(convs: list[str]) -> dict[str, dict]:
     }
 
 
+def quantise(model: Path, out: Path, calibration: list[np.ndarray], **options) -> None:
+    """ONNX Runtime static QDQ quantisation of `model` (already through quant_pre_process) into `out`: per-channel
+    int8 weights, uint8 activations, calibrated on the offsets [1,K,512]; options: quantize_static's, on top."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.feeds = iter([{"offset": o} for o in calibration])
+
+        def get_next(self):
+            return next(self.feeds, None)
+
+    kw = {"quant_format": QuantFormat.QDQ, "per_channel": True, "activation_type": QuantType.QUInt8,
+          "weight_type": QuantType.QInt8, **options}
+    quantize_static(str(model), str(out), Reader(), **kw)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, help="ONNX model (default: the k10 256² export in engines/)")
@@ -72,11 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     import onnx
     import onnxruntime as ort
     import torch
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
     from backends import timed
     from fps import machine_info
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
     from live.assets import AssetStore
     from live.models.lpips import load_lpips
 
@@ -86,13 +107,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     rng = np.random.default_rng(0)
     calibration, held = offsets(args.calibration, rng), offsets(args.held_out, rng)
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.feeds = iter([{"offset": o} for o in calibration])
-
-        def get_next(self):
-            return next(self.feeds, None)
 
     def session(path):
         opts = ort.SessionOptions()
@@ -116,9 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         convs = [n.name for n in onnx.load(str(pre)).graph.node if n.op_type == "Conv"]
         for i, (name, options) in enumerate(variants(convs).items()):
             out = Path(tmp) / f"q{i}.onnx"
-            kw = {"quant_format": QuantFormat.QDQ, "per_channel": True, "activation_type": QuantType.QUInt8,
-                  "weight_type": QuantType.QInt8, **options}
-            quantize_static(str(pre), str(out), Reader(), **kw)
+            quantise(pre, out, calibration, **options)
             s = session(out)
             d = [float(lpips(torch.from_numpy(s.run(None, {"offset": o})[0]), torch.from_numpy(r)))
                  for o, r in zip(held, ref_out, strict=True)]
