@@ -136,8 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--warp", action=argparse.BooleanOptionalAction, default=False,
                        help="the geometric channel (experimental, default off): after synthesis, move the face's "
                             "pixels for the driver's movements the generator cannot draw (pout, lip press, squint, "
-                            "gaze); the latent keeps the mouth opening, teeth and head turns. It follows the "
-                            "mouth and eyes' shape a third closer for 0.05 more identity distance; with it the "
+                            "gaze: each iris slides along its eye under the lids); the latent keeps the mouth "
+                            "opening, teeth and head turns. It follows the mouth and eyes' shape a third closer "
+                            "for 0.06 more identity distance; with it the "
                             "avatar rests with a neutral mouth (--rest) (benchmarks/QUALITY.md)")
         p.add_argument("--warp-strength", type=float, default=1.0, metavar="S",
                        help="0..2: how far the warp follows the driver (1 = as far as they move; default 1; "
