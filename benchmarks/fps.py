@@ -37,18 +37,11 @@ log = logging.getLogger("benchmarks.fps")
 
 
 def machine_info() -> dict:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     from live.train.live_heads import cpu_flags
 
+    cpu, flags = cpu_flags()
     info = {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "cpu_flags": " ".join(cpu_flags()[1]),
+            "cpu_flags": " ".join(flags),
             # ISA caps the runtimes honour (benchmarks/SPEED.md): an AVX-512 machine measuring the AVX2 case
             "isa_caps": {k: os.environ[k] for k in ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY") if k in os.environ}}
     for mod in ("numpy", "cv2", "mediapipe", "torch", "onnxruntime", "openvino"):
