@@ -39,7 +39,7 @@ ENROLL_VERSION = "1"  # bump when the recipe changes: cached identities are then
 MIN_FACE_PX = 128  # smallest FFHQ crop side (in source pixels) worth enrolling: the crop is 256²
 MAX_DECODE_SIDE = 4096  # larger images are decoded reduced (bounded memory)
 TUNE_STEPS = {"fast": 80, "best": 200}  # pivotal tuning's steps (live.tuning)
-TUNE_VERSION = "pti2"  # in the cache key of tuned enrollments: those made by an earlier tuning are made again
+TUNE_VERSION = "pti3"  # in the cache key of tuned enrollments: those made by an earlier tuning are made again
 PHOTO_MAX_SIDE = 1080  # the kept photo is scaled down until the face's FFHQ crop is at most this many pixels across
 # (a 1080p frame shows the crop at 1080 px: FRAMING in live.compose)
 PHOTO_REACH = (1.3, 1.0)  # the kept photo reaches this many crop sides left/right and up/down of the crop's centre
@@ -196,6 +196,7 @@ class Enroller:
             raise ValueError(f"identity_metric must be auto, on or off, got {identity_metric!r}")
         self.identity_metric = identity_metric
         self._identity_metric = None  # the loaded metric, False once it could not be (see _metric)
+        self._descriptor = None  # dlib's descriptor in torch (the tuning's identity term), loaded once
 
     def _metric_cached(self) -> bool:
         names = ("dlib_face_descriptor", "dlib_shape_predictor_68")
@@ -254,7 +255,8 @@ class Enroller:
         tuning = None
         if tune:
             steps = TUNE_STEPS[quality] if standard else max(10, settings.steps // 6)
-            tuning = self.tune(styles, target, steps, progress=lambda s, lp: done("tune", s, steps, lp))
+            tuning = self.tune(styles, target, steps, progress=lambda s, lp: done("tune", s, steps, lp),
+                               identity=self.identity_term(target))
         photo, quad = keep_photo(rgb, face.quad)
         identity = Identity(styles=styles, crop=face.crop, generator=self.generator.name,
                             generator_sha256=self.generator.source_sha256, tuning=tuning, photo=photo,
@@ -284,15 +286,35 @@ class Enroller:
         return net(torch.zeros(1, 0, 512) if offset is None else offset)
 
     def tune(self, styles: torch.Tensor, target: torch.Tensor, steps: int,
-             progress: Callable[[int, float], None] | None = None):
-        """Pivotal tuning (live.tuning) of the live 256² network around `styles` to `target` ([1,3,256,256])."""
+             progress: Callable[[int, float], None] | None = None, identity=None):
+        """Pivotal tuning (live.tuning) of the live 256² network around `styles` to `target` ([1,3,256,256]);
+        identity: its identity term (live.tuning.IdentityTerm) or None."""
         from live.encoder import load_encoder
         from live.render import SynthesisNet
         from live.tuning import pivotal_tuning
 
         encoder = load_encoder()
         net = SynthesisNet(self.generator, styles, encoder.k, SIZE)
-        return pivotal_tuning(net, target, self.lpips, encoder, steps, progress)
+        return pivotal_tuning(net, target, self.lpips, encoder, steps, progress, identity=identity)
+
+    def identity_term(self, target: torch.Tensor):
+        """The tuning's identity term for `target` (live.tuning.IdentityTerm), or None (logged) where dlib's models
+        cannot be had (--identity-metric off, offline) or dlib finds no face on the aligned portrait. With
+        --identity-metric auto the models are fetched for it (122 MB, once)."""
+        from live.train.dlib_net import DlibDescriptor
+        from live.tuning import IdentityTerm
+
+        metric = self._metric(fetch=True)
+        if metric is None:
+            log.warning("tuning without its identity term: dlib's face models are not at hand (--identity-metric "
+                        "%s); the avatar may look less like the portrait", self.identity_metric)
+            return None
+        if self._descriptor is None:
+            self._descriptor = DlibDescriptor(self.store.resolve("dlib_face_descriptor"))
+        term = IdentityTerm.of(self._descriptor, metric, target)
+        if term is None:
+            log.warning("tuning without its identity term: dlib finds no face on the aligned portrait")
+        return term
 
     @torch.no_grad()
     def motion_error(self, identity: Identity) -> float:
@@ -320,21 +342,24 @@ class Enroller:
             errors.append(float((d_t - d_s).norm() / d_s.norm().clamp_min(1e-6)))
         return float(np.mean(errors))
 
-    def _metric(self):
-        """The dlib identity metric, loaded once per Enroller (its models are 122 MB), or None."""
-        if self._identity_metric is None:
-            self._identity_metric = False  # tried: not again for the next portrait
-            if self.identity_metric == "on" or (self.identity_metric == "auto" and self._metric_cached()):
-                from live.metrics.face_distance import IdentityMetric
+    def _metric(self, fetch: bool = False):
+        """The dlib identity metric, loaded once per Enroller (its models are 122 MB), or None. With "auto" it is
+        loaded when its models are cached, or fetched if `fetch` (pivotal tuning's identity term needs them)."""
+        if self._identity_metric is not None:
+            return self._identity_metric or None
+        if self.identity_metric == "off":
+            return None
+        if self.identity_metric == "auto" and not fetch and not self._metric_cached():
+            log.info("identity distance not measured: its dlib models (122 MB) are not in the cache; "
+                     "`live assets fetch dlib_face_descriptor dlib_shape_predictor_68` or --identity-metric on")
+            return None
+        from live.metrics.face_distance import IdentityMetric
 
-                try:
-                    self._identity_metric = IdentityMetric(self.store)
-                except (RuntimeError, AssetError) as exc:
-                    log.warning("identity distance not measured: %s", exc)
-            else:
-                log.info("identity distance not measured: its dlib models (122 MB) are not in the cache; "
-                         "`live assets fetch dlib_face_descriptor dlib_shape_predictor_68` or "
-                         "--identity-metric on")
+        self._identity_metric = False  # tried: not again for the next portrait
+        try:
+            self._identity_metric = IdentityMetric(self.store)
+        except (RuntimeError, AssetError) as exc:
+            log.warning("identity distance not measured: %s", exc)
         return self._identity_metric or None
 
     def fidelity(self, identity: Identity) -> dict:

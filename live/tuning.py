@@ -1,8 +1,9 @@
 """Pivotal tuning at enrollment (Roich et al. 2021, PTI): the identity's live synthesis network tuned to its portrait.
 
 After inversion the latent is the pivot; the network the live path runs around it (the last two blocks before the
-256² exit, TUNE_BLOCKS, and the output head) is tuned so the render at rest matches the aligned portrait (LPIPS +
-L2), while a locality term keeps what offsets do: for a bank of offsets the encoder produces (random expressions and
+256² exit, TUNE_BLOCKS, and the output head) is tuned so the render at rest matches the aligned portrait (LPIPS at
+the view's own 256², L2, and dlib's face descriptor as an identity term when its models are at hand), while a
+locality term keeps what offsets do: for a bank of offsets the encoder produces (random expressions and
 head turns), the tuned network's change from rest must equal the un-tuned network's change (L2). The first style
 layers, which take the per-frame offset, are not touched.
 
@@ -11,8 +12,12 @@ stored in the identity file beside the latent and checked against the same gener
 identity's 256² view (the synthesis stage, the avatar fit, the emotion edit, the warp's probe) applies it through
 SynthesisNet; --size 512/1024 render untuned (the block deltas made the full network's picture less like the photo).
 
-Measured (7 shared portraits, --quality fast, benchmarks/results/enroll-tuned.json): 80 steps, ~1 s a step on a
-2-core Zen 4 (rest and one offset in one batch, LPIPS in bf16 where native).
+Measured (--quality fast, 80 steps, ~1 s a step on a 2-core Zen 4: rest and one offset in one batch, LPIPS in bf16
+where native). LPIPS compared at 128² (before 2026-12-07) left the 256² view soft. On the three portraits it suited
+least (s9, s10, s12), LPIPS at rest / dlib distance to the photo: 128², no identity term 0.284 / 0.234, 0.239 / 0.206,
+0.249 / 0.220; 256² 0.133 / 0.246, 0.142 / 0.212, 0.140 / 0.216; 256² and the identity term at IDENTITY 0.1
+0.134 / 0.072, 0.140 / 0.083, 0.142 / 0.055 (at 1.0: LPIPS up to 0.184 on s10); ~+15 s of tuning.
+All 7 shared portraits: benchmarks/results/enroll-tuned-id.json.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ TUNE_BLOCKS = (3, 4)  # blocks whose convolution weights are tuned: the last two
 LOCALITY = 10.0  # weight of the locality term
 OFFSETS = 8  # offsets in the locality bank
 LR = 3e-4
-LPIPS_SIDE = 128  # side the tuning's LPIPS compares at
+IDENTITY = 0.1  # weight of the identity term: squared dlib descriptor distance (same person below 0.6)
 PREFIX = "tune."  # tensor names in identity files
 
 
@@ -120,11 +125,42 @@ def random_change(rs: np.random.RandomState, most: int, turn: float) -> np.ndarr
     return delta
 
 
+@dataclass(frozen=True)
+class IdentityTerm:
+    """The tuning's identity term: dlib's descriptor (live.train.dlib_net, differentiable) of the portrait's face
+    chip against that of the same chip cut from the render."""
+
+    descriptor: torch.nn.Module
+    grid: torch.Tensor  # [1,150,150,2] the chip on the 256² view (live.train.dlib_net.chip_grid)
+    target: torch.Tensor  # [1,128] the portrait's descriptor
+
+    @classmethod
+    def of(cls, descriptor: torch.nn.Module, metric, target: torch.Tensor) -> IdentityTerm | None:
+        """For `target` [1,3,H,W] in [-1,1]; metric: live.metrics.face_distance.IdentityMetric (finds the chip).
+        None where dlib finds no face on the portrait."""
+        from live.enroll import to_image
+        from live.train.dlib_net import chip_grid, face_chips
+
+        box = metric.chip_box(to_image(target))
+        if box is None:
+            return None
+        grid = chip_grid(*box, target.shape[2], target.shape[3])
+        with torch.no_grad():
+            return cls(descriptor, grid, descriptor(face_chips(target, [grid])))
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        """Squared descriptor distance of `image` [1,3,H,W] to the portrait's."""
+        from live.train.dlib_net import face_chips
+
+        return (self.descriptor(face_chips(image, [self.grid])) - self.target).square().sum()
+
+
 def pivotal_tuning(net, target: torch.Tensor, lpips, encoder, steps: int,
-                   progress: Callable[[int, float], None] | None = None, lr: float = LR) -> Tuning:
+                   progress: Callable[[int, float], None] | None = None, lr: float = LR,
+                   identity: IdentityTerm | None = None) -> Tuning:
     """Tune `net` (a SynthesisNet at 256², the identity's latent folded in, K = the encoder's) to `target`
     ([1,3,256,256] in [-1,1], the aligned portrait); returns the deltas (net itself is left as it was).
-    progress(step, lpips) after each step."""
+    progress(step, lpips) after each step; identity: the identity term, or None to tune without it."""
     from live.backends.torch_backend import native_bf16
     from live.models.specialize import FixedIdentitySynthesis
 
@@ -137,7 +173,7 @@ def pivotal_tuning(net, target: torch.Tensor, lpips, encoder, steps: int,
     with torch.no_grad():
         rest = net(zero)
         moves = [net(o) - rest for o in bank]
-    t_feats = [f.detach() for f in lpips.features(F.interpolate(target, size=(LPIPS_SIDE,) * 2, mode="area"))]
+    t_feats = [f.detach() for f in lpips.features(target)]
     for p in params.values():
         p.requires_grad_(True)
     opt = torch.optim.Adam(list(params.values()), lr=lr)
@@ -149,11 +185,12 @@ def pivotal_tuning(net, target: torch.Tensor, lpips, encoder, steps: int,
                 j = step % len(bank)
                 both = net(torch.cat([zero, bank[j]]))  # at rest and at an offset, one batch
                 image = both[:1]
-                small = F.interpolate(image, size=(LPIPS_SIDE,) * 2, mode="area")
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):  # VGG: 2x faster where native
-                    perceptual = lpips.distance(lpips.features(small), t_feats).float().sum()
+                    perceptual = lpips.distance(lpips.features(image), t_feats).float().sum()
                 locality = F.mse_loss(both[1:] - image, moves[j])
                 loss = perceptual + F.mse_loss(image, target) + LOCALITY * locality
+                if identity is not None:
+                    loss = loss + IDENTITY * identity(image)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
