@@ -11,7 +11,7 @@ log = logging.getLogger("live")
 
 ENROLL_EPILOG = """\
 examples:
-  live enroll me.jpg -o me.identity                  4-9 minutes on a 2-core CPU (tuned)
+  live enroll me.jpg -o me.identity                  4-10 minutes on a 2-core CPU (tuned)
   live enroll me.jpg -o me.identity --no-tune        3-6 minutes, softer and less like you
   live enroll me.jpg -o me.identity --quality best   11-26 minutes, closer likeness
   live run --identity me.identity --input 0          drive it with camera 0
@@ -26,7 +26,7 @@ Enrolling the same photo again reuses the cached result.
 """
 EST_SECONDS = {"fast": 160, "best": 480}  # 2-core Zen 4 (AVX-512 bf16), measured (README)
 SLOW_CPU_FACTOR = 2.3  # a 2-core Zen 3 (AVX2 only) took 382 s for what took 166 s on the Zen 4
-TUNE_EST_S = {"fast": 80, "best": 200}  # pivotal tuning (80 / 200 steps, ~1 s each), 2-core Zen 4
+TUNE_EST_S = {"fast": 90, "best": 225}  # pivotal tuning (80 / 200 steps, ~1.1 s each), 2-core Zen 4
 
 
 def add_enroll_parser(sub, add_common) -> None:

@@ -2,7 +2,8 @@
 
 After inversion the latent is the pivot; the network the live path runs around it (the last two blocks before the
 256² exit, TUNE_BLOCKS, and the output head) is tuned so the render at rest matches the aligned portrait (LPIPS at
-the view's own 256², L2, and dlib's face descriptor as an identity term when its models are at hand), while a
+the view's own 256², L2, and dlib's face descriptor as an identity term when its models are at hand, at rest and at
+an offset), while a
 locality term keeps what offsets do: for a bank of offsets the encoder produces (random expressions and
 head turns), the tuned network's change from rest must equal the un-tuned network's change (L2). The first style
 layers, which take the per-frame offset, are not touched.
@@ -17,7 +18,10 @@ where native). LPIPS compared at 128² (before 2026-12-07) left the 256² view s
 least (s9, s10, s12), LPIPS at rest / dlib distance to the photo: 128², no identity term 0.284 / 0.234, 0.239 / 0.206,
 0.249 / 0.220; 256² 0.133 / 0.246, 0.142 / 0.212, 0.140 / 0.216; 256² and the identity term at IDENTITY 0.1
 0.134 / 0.072, 0.140 / 0.083, 0.142 / 0.055 (at 1.0: LPIPS up to 0.184 on s10); ~+15 s of tuning.
-All 7 shared portraits: benchmarks/results/enroll-tuned-id.json.
+The identity term reads the render at the bank's offset too (the chip where the face is at rest): driven through
+real clips (benchmarks/quality.py), the dlib distance to the photo, median per clip, s12 x d10 0.465 -> 0.369,
+s1 x d10 0.399 -> 0.371, s1 x d18 0.404 -> 0.395, rest LPIPS and motion error unchanged (s12 0.142 -> 0.143,
+0.384 -> 0.384). All 7 shared portraits: benchmarks/results/enroll-tuned-id.json.
 """
 
 from __future__ import annotations
@@ -148,11 +152,12 @@ class IdentityTerm:
         with torch.no_grad():
             return cls(descriptor, grid, descriptor(face_chips(target, [grid])))
 
-    def __call__(self, image: torch.Tensor) -> torch.Tensor:
-        """Squared descriptor distance of `image` [1,3,H,W] to the portrait's."""
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        """Squared descriptor distance of `images` [N,3,H,W] to the portrait's, summed (the chip where the face is at
+        rest: an offset's render is read there too)."""
         from live.train.dlib_net import face_chips
 
-        return (self.descriptor(face_chips(image, [self.grid])) - self.target).square().sum()
+        return (self.descriptor(face_chips(images, [self.grid] * len(images))) - self.target).square().sum()
 
 
 def pivotal_tuning(net, target: torch.Tensor, lpips, encoder, steps: int,
@@ -189,8 +194,8 @@ def pivotal_tuning(net, target: torch.Tensor, lpips, encoder, steps: int,
                     perceptual = lpips.distance(lpips.features(image), t_feats).float().sum()
                 locality = F.mse_loss(both[1:] - image, moves[j])
                 loss = perceptual + F.mse_loss(image, target) + LOCALITY * locality
-                if identity is not None:
-                    loss = loss + IDENTITY * identity(image)
+                if identity is not None:  # at rest and at the offset: expressions and turns stay this person
+                    loss = loss + IDENTITY * identity(both)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
