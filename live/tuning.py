@@ -2,11 +2,10 @@
 
 After inversion the latent is the pivot; the network the live path runs around it (the last two blocks before the
 256² exit, TUNE_BLOCKS, and the output head) is tuned so the render at rest matches the aligned portrait (LPIPS at
-the view's own 256², L2, and dlib's face descriptor as an identity term when its models are at hand, at rest and at
-an offset), while a
-locality term keeps what offsets do: for a bank of offsets the encoder produces (random expressions and
-head turns), the tuned network's change from rest must equal the un-tuned network's change (L2). The first style
-layers, which take the per-frame offset, are not touched.
+the view's own 256², L2), and so the render at rest and at an offset keep the portrait's dlib face descriptor (the
+identity term, when dlib's models are at hand), while a locality term keeps what offsets do: for a bank of offsets
+the encoder produces (random expressions and head turns), the tuned network's change from rest must equal the
+un-tuned network's change (L2). The first style layers, which take the per-frame offset, are not touched.
 
 The result is a `Tuning`: float16 deltas of the specialised network's parameters (live.models.specialize), 0.92 MB,
 stored in the identity file beside the latent and checked against the same generator hash. Every renderer of the
@@ -21,7 +20,8 @@ least (s9, s10, s12), LPIPS at rest / dlib distance to the photo: 128², no iden
 The identity term reads the render at the bank's offset too (the chip where the face is at rest): driven through
 real clips (benchmarks/quality.py), the dlib distance to the photo, median per clip, s12 x d10 0.465 -> 0.369,
 s1 x d10 0.399 -> 0.371, s1 x d18 0.404 -> 0.395, rest LPIPS and motion error unchanged (s12 0.142 -> 0.143,
-0.384 -> 0.384). All 7 shared portraits: benchmarks/results/enroll-tuned-id.json.
+0.384 -> 0.384). All 7 shared portraits (the term at rest only): benchmarks/results/enroll-tuned-256.json; the
+comparison driven: benchmarks/QUALITY.md.
 """
 
 from __future__ import annotations
