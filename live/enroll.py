@@ -39,7 +39,7 @@ ENROLL_VERSION = "1"  # bump when the recipe changes: cached identities are then
 MIN_FACE_PX = 128  # smallest FFHQ crop side (in source pixels) worth enrolling: the crop is 256²
 MAX_DECODE_SIDE = 4096  # larger images are decoded reduced (bounded memory)
 TUNE_STEPS = {"fast": 80, "best": 200}  # pivotal tuning's steps (live.tuning)
-TUNE_VERSION = "pti4"  # in the cache key of tuned enrollments: those made by an earlier tuning are made again
+TUNE_VERSION = "pti5"  # in the cache key of tuned enrollments: those made by an earlier tuning are made again
 PHOTO_MAX_SIDE = 1080  # the kept photo is scaled down until the face's FFHQ crop is at most this many pixels across
 # (a 1080p frame shows the crop at 1080 px: FRAMING in live.compose)
 PHOTO_REACH = (1.3, 1.0)  # the kept photo reaches this many crop sides left/right and up/down of the crop's centre

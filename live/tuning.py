@@ -132,11 +132,12 @@ def random_change(rs: np.random.RandomState, most: int, turn: float) -> np.ndarr
 @dataclass(frozen=True)
 class IdentityTerm:
     """The tuning's identity term: dlib's descriptor (live.train.dlib_net, differentiable) of the portrait's face
-    chip against that of the same chip cut from the render."""
+    chip against that of the face chip cut from the render, where dlib finds the face on it (`follow`)."""
 
     descriptor: torch.nn.Module
-    grid: torch.Tensor  # [1,150,150,2] the chip on the 256² view (live.train.dlib_net.chip_grid)
+    grid: torch.Tensor  # [1,150,150,2] the chip on the 256² view at rest (live.train.dlib_net.chip_grid)
     target: torch.Tensor  # [1,128] the portrait's descriptor
+    metric: object = None  # live.metrics.face_distance.IdentityMetric: finds the chip on a render
 
     @classmethod
     def of(cls, descriptor: torch.nn.Module, metric, target: torch.Tensor) -> IdentityTerm | None:
@@ -150,14 +151,27 @@ class IdentityTerm:
             return None
         grid = chip_grid(*box, target.shape[2], target.shape[3])
         with torch.no_grad():
-            return cls(descriptor, grid, descriptor(face_chips(target, [grid])))
+            return cls(descriptor, grid, descriptor(face_chips(target, [grid])), metric)
 
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        """Squared descriptor distance of `images` [N,3,H,W] to the portrait's, summed (the chip where the face is at
-        rest: an offset's render is read there too)."""
+    def follow(self, renders: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The chip on each render ([1,3,H,W]: the un-tuned network at an offset) where dlib finds the face there,
+        else the rest chip: a turned or raised head is read where it is, not pulled back to the front."""
+        from live.enroll import to_image
+        from live.train.dlib_net import chip_grid
+
+        grids = []
+        for render in renders:
+            box = self.metric.chip_box(to_image(render)) if self.metric is not None else None
+            grids.append(self.grid if box is None else chip_grid(*box, render.shape[2], render.shape[3]))
+        return grids
+
+    def __call__(self, images: torch.Tensor, grids: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """Squared descriptor distance of `images` [N,3,H,W] to the portrait's, summed; each image read at its grid
+        in `grids` (default: the chip where the face is at rest)."""
         from live.train.dlib_net import face_chips
 
-        return (self.descriptor(face_chips(images, [self.grid] * len(images))) - self.target).square().sum()
+        chips = face_chips(images, grids or [self.grid] * len(images))
+        return (self.descriptor(chips) - self.target).square().sum()
 
 
 def pivotal_tuning(net, target: torch.Tensor, lpips, encoder, steps: int,
@@ -178,6 +192,8 @@ def pivotal_tuning(net, target: torch.Tensor, lpips, encoder, steps: int,
     with torch.no_grad():
         rest = net(zero)
         moves = [net(o) - rest for o in bank]
+    # each offset's render is read at the chip dlib finds on the un-tuned network's render of it
+    chips = identity.follow([rest + m for m in moves]) if identity is not None else []
     t_feats = [f.detach() for f in lpips.features(target)]
     for p in params.values():
         p.requires_grad_(True)
@@ -195,7 +211,7 @@ def pivotal_tuning(net, target: torch.Tensor, lpips, encoder, steps: int,
                 locality = F.mse_loss(both[1:] - image, moves[j])
                 loss = perceptual + F.mse_loss(image, target) + LOCALITY * locality
                 if identity is not None:  # at rest and at the offset: expressions and turns stay this person
-                    loss = loss + IDENTITY * identity(both)
+                    loss = loss + IDENTITY * identity(both, [identity.grid, chips[j]])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

@@ -86,3 +86,25 @@ def test_the_identity_term_brings_the_face_closer_to_the_portraits_descriptor(se
             distances[name] = float(term(SynthesisNet(gen, styles, encoder.k, 256, tuning=tuning)(zero))) ** 0.5
     # measured (the term at rest only): 0.63 without, 0.31 with (dlib: same person below 0.6)
     assert distances["with"] < distances["without"] - 0.15, distances
+
+
+def test_the_identity_term_reads_a_moved_face_where_it_is(setup):
+    """An offset's render is read at the chip dlib finds on it, so a face that moved is not judged off-centre (and
+    pulled back) by the chip at rest."""
+    pytest.importorskip("dlib", reason="pip install 'live[quality]'")
+    from live.metrics.face_distance import IdentityMetric
+    from live.train.dlib_net import DlibDescriptor
+    from live.tuning import IdentityTerm
+
+    gen, _, _ = setup
+    store = AssetStore(progress=False)
+    with torch.no_grad():
+        face = F.avg_pool2d(gen.synthesis(seed_identity(gen, 6)), 4).clamp(-1, 1)
+    term = IdentityTerm.of(DlibDescriptor(store.resolve("dlib_face_descriptor")), IdentityMetric(store), face)
+    moved = torch.roll(face, shifts=(12, 20), dims=(2, 3))  # 20 px right, 12 down on the 256² view
+    (chip,) = term.follow([moved])
+    shift = (chip - term.grid).mean(dim=(0, 1, 2)) * 255 / 2  # in pixels (x, y)
+    assert abs(float(shift[0]) - 20) < 4 and abs(float(shift[1]) - 12) < 4, shift
+    with torch.no_grad():
+        followed, fixed = float(term(moved, [chip])) ** 0.5, float(term(moved)) ** 0.5
+    assert followed < 0.1 and fixed > followed + 0.1, (followed, fixed)
