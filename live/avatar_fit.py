@@ -1,20 +1,20 @@
 """The calibrated encoder fitted to one avatar: its own response curves, cross-talk and identity costs.
 
-The calibrated encoder (`python -m live.train.calibrate_encoder`) maps what the driver asks to coefficients
-along its expression directions through response curves, and scales a frame's expressions down when their
-estimated identity cost, together with the head pose's, would take the avatar too far from itself. Curves
-and costs are means over 16 calibration faces, and faces differ: a face that already smiles cannot smile
-much more, another's jaw stays shut until coefficient 0.7 and then opens fast, a third's brows do not move
-at all; on the benchmark's two identities the worst frame reached dlib distance 0.605 under the mean costs,
-0.509 under their own (same budget). `fit_to_avatar` measures the avatar itself: its expression directions
-at the calibration's coefficients and the head angles at +-2, 4, 8 and 16 degrees, rendered at 256², tracked by
-MediaPipe and described by dlib, and the smile on the jaw opened to 0.5, 1.0 and 1.5 (tracked only; ~118 renders,
-~25 s on 2 cores). From those it makes the avatar's own curves
-(same identity budget and expression scales), the smile's curve at each of those jaw openings (an opening jaw
-changes a smile's reading, and the two do not add up), the cross-talk the blink and brows make on the smile
-and the head's yaw and pitch on the smile, blink and jaw (taken off what is asked), its head-angle gains
-(the yaw and pitch rows are divided by how far this face turns per degree asked: 0.73-1.22 on identities
-0-3) and the governor's costs (each head angle's as a table in degrees: dlib's distance is concave in the angle).
+The calibrated encoder (`python -m live.train.calibrate_encoder`) maps what the driver asks to coefficients along
+its expression directions through response curves, and scales a frame's expressions down when their estimated
+identity cost, together with the head pose's, would take the avatar too far from itself. Curves and costs are means
+over 16 calibration faces, and faces differ: a face that already smiles cannot smile much more, another's jaw stays
+shut until coefficient 0.7 and then opens fast, a third's brows do not move at all; on the benchmark's two
+identities the worst frame reached dlib distance 0.605 under the mean costs, 0.509 under their own (same budget).
+`fit_to_avatar` measures the avatar itself: its expression directions at the calibration's coefficients and the head
+angles at +-2, 4, 8 and 16 degrees, rendered at 256², tracked by MediaPipe and described by dlib, and the smile on
+the jaw opened to 0.5, 1.0 and 1.5 (tracked only; ~118 renders, ~25 s on 2 cores). From those it makes the avatar's
+own curves (same identity budget and expression scales), the smile's curve at each of those jaw openings (an opening
+jaw changes a smile's reading, and the two do not add up), the cross-talk the blink and brows make on the smile and
+the head's yaw and pitch on the smile, blink and jaw (taken off what is asked), the yaw each expression's direction
+turns the head by (taken off the head's row: on s12 an opening jaw turned it 2-6 degrees), its head-angle gains (the
+yaw and pitch rows are divided by how far this face turns per degree asked: 0.73-1.22 on identities 0-3) and the
+governor's costs (each head angle's as a table in degrees: dlib's distance is concave in the angle).
 `live.avatar_fit_cache.AvatarFits` caches the result per (encoder, identity), so it happens once.
 """
 
@@ -27,9 +27,15 @@ from collections.abc import Callable
 import numpy as np
 
 from live.encoder import Encoder
-from live.encoder.response import AvatarResponse, ConditionedCurve, CrossTalk, PoseCrossTalk
+from live.encoder.response import (
+    AvatarResponse,
+    ConditionedCurve,
+    CrossTalk,
+    ExpressionTurn,
+    PoseCrossTalk,
+)
 from live.models.curves import MIN_REACH, cost_points, pad_points, response_curve
-from live.models.encoder import NUM_SIGNALS, POSE_SCALE, SIGNAL_INDEX
+from live.models.encoder import NUM_SIGNALS, POSE_ANGLES, POSE_SCALE, SIGNAL_INDEX
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +50,10 @@ CONDITIONED = {"smile": "jaw"}  # expression: the other it is measured again on 
 CONDITION_LEVELS = (0.5, 1.0, 1.5)  # coefficients of the other expression (the jaw: 0.5-1.2 when talking)
 POSE_GAIN_RANGE = (0.7, 1.4)  # the avatar's own head-angle gain is taken off within this range...
 POSE_GAIN_TRUSTED = 0.4  # ...and not at all when it measures under this
-FIT_VERSION = 10  # part of the cache key: bump when fit_to_avatar measures differently
+# The head angles an expression's own turn is taken off: yaw (no expression of ours is asymmetric enough to turn
+# a real head). Not pitch: MediaPipe reads an opening jaw as pitch on real faces too, so the driver's pitch carries it.
+TURN_CORRECTED = np.array([1.0, 0.0])  # yaw, pitch
+FIT_VERSION = 12  # part of the cache key: bump when fit_to_avatar measures differently
 # Fits kept in the cache (~1.1 MB each), the most recently used: older ones (fits for earlier encoder versions,
 # avatars not driven for long) are deleted when a new fit is written; a deleted fit is simply measured again.
 KEEP_FITS = 64
@@ -98,12 +107,8 @@ def fit_to_avatar(enc: Encoder, read: ReadOffset,
         _, sig = step(offset, describe=False)
         return r.readout @ (sig - neutral_sig) if sig is not None else np.full(len(enc.names), np.nan)
 
-    def distance_and_change(offset: np.ndarray) -> tuple[float, np.ndarray]:
-        """(identity distance, [J] change of each expression's readout), NaN where not found."""
-        dist, change = distance_and_signals(offset)
-        return dist, r.readout @ change
-
-    found = [[distance_and_change(c * d) for c in g] for g, d in zip(grid, r.directions, strict=True)]
+    tracked = [[distance_and_signals(c * d) for c in g] for g, d in zip(grid, r.directions, strict=True)]
+    found = [[(dist, r.readout @ change) for dist, change in f] for f in tracked]  # [J] readout changes
     tables = [cost_points(g, [dist for dist, _ in f]) for g, f in zip(grid, found, strict=True)]
     matrix, pose_cost, pose_gain, turned, pose_table = r.matrix.copy(), [], [], [], []
     for j, name in enumerate(("yaw", "pitch")):
@@ -132,7 +137,7 @@ def fit_to_avatar(enc: Encoder, read: ReadOffset,
                                   for a, x, y in zip(("yaw", "pitch"), pose_cost_x, pose_cost_y, strict=True)},
               "expression_cost_at_ends": {n: [round(float(d[0]), 3), round(float(d[-1]), 3)]
                                           for n, (_, d) in zip(enc.names, tables, strict=True)}}
-    curve_x, curve_y, cross_c, cross_x, cond = r.curve_x, r.curve_y, None, None, {}
+    curve_x, curve_y, cross_c, cross_x, cond, turn = r.curve_x, r.curve_y, None, None, {}, None
     if neutral_sig is not None:
         curve_x, curve_y, cross_c, cross_x = own_curves(r, grid, found, tables)
         for j, i in pairs:
@@ -144,6 +149,9 @@ def fit_to_avatar(enc: Encoder, read: ReadOffset,
                 cond["cond_pair"] = (j, i)
                 fitted["conditioned"] = {enc.names[j]: {enc.names[i]: [round(float(c), 3) for c in cond["cond_c"]]}}
         cond.update(pose_cross(r, turned))
+        turn = expression_turn(r, grid, tracked)
+        fitted["expression_turn_at_ends"] = {n: [round(float(v), 2) for v in turn.y[j, -1]]
+                                             for j, n in enumerate(enc.names)}  # {expression: [yaw, pitch]}
         fitted["pose_cross_at_ends"] = {  # {expression: {angle: [at the lowest, at the highest degrees]}}
             n: {a: [round(float(y[0, j]), 3), round(float(y[-1, j]), 3)]
                 for a, y in zip(("yaw", "pitch"), cond["pose_cross_y"], strict=True)}
@@ -165,7 +173,8 @@ def fit_to_avatar(enc: Encoder, read: ReadOffset,
         governor=governor, cross=CrossTalk(cross_c, cross_x) if cross_x is not None else None,
         conditioned=ConditionedCurve(*cond["cond_pair"], cond["cond_c"], cond["cond_x"], cond["cond_y"])
         if "cond_pair" in cond else None,
-        pose_cross=PoseCrossTalk(cond["pose_cross_x"], cond["pose_cross_y"]) if "pose_cross_x" in cond else None)
+        pose_cross=PoseCrossTalk(cond["pose_cross_x"], cond["pose_cross_y"]) if "pose_cross_x" in cond else None,
+        expression_turn=turn)
     return Encoder(fit, {**enc.meta, "fitted_to_avatar": fitted})
 
 
@@ -199,6 +208,23 @@ def pose_cross(r: AvatarResponse, turned: list[list[tuple[float, np.ndarray]]]) 
         ys.append(np.stack([m for _, m in pts]))
     x, y = pad_points(xs, ys)  # where the face was lost at a probe, that angle's table is shorter: padded flat
     return {"pose_cross_x": x, "pose_cross_y": y}
+
+
+def expression_turn(r: AvatarResponse, grid: list[list[float]],
+                    tracked: list[list[tuple[float, np.ndarray]]]) -> ExpressionTurn:
+    """The head turn each expression direction makes: degrees of yaw and pitch MediaPipe reads on the avatar at
+    each coefficient of `grid` (`tracked`: (distance, [55] signal change) there), probes where the face was lost
+    left out; only the yaw (TURN_CORRECTED). On s12 the jaw turned the head 2-6 degrees of yaw, more once tuning
+    opened the jaw wider."""
+    cs, ys = [], []
+    for g, f in zip(grid, tracked, strict=True):
+        pts = sorted([(0.0, np.zeros(2))] + [(c, change[POSE_ANGLES] * POSE_SCALE * TURN_CORRECTED) for c, (_, change)
+                                             in zip(g, f, strict=True) if np.all(np.isfinite(change[POSE_ANGLES]))],
+                     key=lambda p: p[0])
+        cs.append(np.array([c for c, _ in pts]))
+        ys.append(np.stack([y for _, y in pts]))
+    c, y = pad_points(cs, ys)
+    return ExpressionTurn(c, y)
 
 
 def pose_gain_of(gains: list[float]) -> float:

@@ -276,6 +276,39 @@ def test_fit_takes_off_what_the_avatars_head_turn_does_to_its_smile():
     assert change(fitted, **turn)[SIGNAL_INDEX["mouthSmileLeft"]] == pytest.approx(-0.01 * 10 + 0.005 * 4, abs=0.005)
 
 
+def test_fit_takes_off_the_head_turn_an_expression_makes():
+    """An avatar whose jaw direction turns its head 4 degrees of yaw and 3 of pitch per unit coefficient (and turns
+    0.8 degree per degree asked): fitted, an opening jaw shows no yaw and the jaw as before; the pitch, which
+    MediaPipe reads on real opening jaws too, is left. Without the table the jaw turns the head again."""
+    enc = load_encoder()
+    measure, _ = expressive_avatar(enc, {"jaw": {"jawOpen": 0.4, "yaw": 4 / POSE_SCALE, "pitch": 3 / POSE_SCALE}},
+                                   turns={"yaw": 0.8, "pitch": 1.0})
+    fitted = fit_to_avatar(enc, measure)
+    jaw = enc.names.index("jaw")
+
+    def shown(fit, **asked) -> np.ndarray:
+        delta = np.zeros(NUM_SIGNALS, np.float32)
+        for sig, v in asked.items():
+            delta[SIGNAL_INDEX[sig]] = v
+        return measure(fit(delta), False)[1] - measure(fit(np.zeros(NUM_SIGNALS, np.float32)), False)[1]
+
+    top = float(fitted.response.expression_turn.c[jaw, -1])
+    assert fitted.meta["fitted_to_avatar"]["expression_turn_at_ends"]["jaw"] == pytest.approx([4 * top, 0], abs=0.05)
+    opened = shown(fitted, jawOpen=0.3)
+    assert opened[SIGNAL_INDEX["jawOpen"]] > 0.1
+    assert opened[SIGNAL_INDEX["yaw"]] * POSE_SCALE == pytest.approx(0.0, abs=0.05)
+    c = fitted.coefficients(np.eye(NUM_SIGNALS, dtype=np.float32)[SIGNAL_INDEX["jawOpen"]] * 0.3)[jaw]
+    assert opened[SIGNAL_INDEX["pitch"]] * POSE_SCALE == pytest.approx(3 * c, abs=0.05)
+    turned = shown(fitted, jawOpen=0.3, yaw=6 / POSE_SCALE)  # a turn asked with it still shows whole
+    assert turned[SIGNAL_INDEX["yaw"]] * POSE_SCALE == pytest.approx(6, abs=0.1)
+    saved = reloaded(fitted, fitted.response.tensors())
+    assert np.array_equal(saved.response.expression_turn.y, fitted.response.expression_turn.y)
+    with pytest.raises(ValueError, match="expression head-turn"):
+        reloaded(fitted, {**fitted.response.tensors(), "turn_y": fitted.response.expression_turn.y[:, :, :1]})
+    plain = without(fitted, expression_turn=None)
+    assert shown(plain, jawOpen=0.3)[SIGNAL_INDEX["yaw"]] * POSE_SCALE == pytest.approx(4 * c, abs=0.05)
+
+
 def test_head_turn_cross_talk_leaves_out_probes_where_the_face_was_lost():
     enc = load_encoder()
     j = len(enc.names)

@@ -29,6 +29,7 @@ class Encoder:
 
     def __call__(self, delta: np.ndarray) -> np.ndarray:
         delta, c, _ = self._governed(delta)
+        delta = steps.take_off_expression_turn(delta, c, self.response)  # the turn the expressions make themselves
         return steps.latent_offset(delta, c, self.response)  # the head's linear map plus the expression directions
 
     def _governed(self, delta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

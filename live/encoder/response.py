@@ -110,6 +110,19 @@ class PoseCrossTalk:
 
 
 @dataclass(frozen=True)
+class ExpressionTurn:
+    """The head turn each expression's direction makes on the avatar (taken off the head's rows)."""
+
+    c: np.ndarray  # [J,Q] coefficients (increasing, from 0)
+    y: np.ndarray  # [J,Q,2] degrees of yaw and pitch the avatar shows there
+
+    def __post_init__(self):
+        if self.c.ndim != 2 or self.y.shape != (*self.c.shape, 2) or np.any(np.diff(self.c, axis=1) < 0):
+            raise ValueError(f"expression head-turn tables need c [J,Q] (increasing) and y [J,Q,2], got "
+                             f"{list(self.c.shape)} and {list(self.y.shape)}")
+
+
+@dataclass(frozen=True)
 class AvatarResponse:
     names: tuple[str, ...]  # the expressions, e.g. ("jaw", "smile", "blink", "brows")
     k: int  # leading style layers the offset covers
@@ -124,6 +137,7 @@ class AvatarResponse:
     conditioned: ConditionedCurve | None
     pose_cross: PoseCrossTalk | None
     identity_budget: float = 0.5  # largest identity distance (dlib) a response curve may reach
+    expression_turn: ExpressionTurn | None = None
 
     def __post_init__(self):
         j, k = len(self.names), self.k
@@ -136,7 +150,8 @@ class AvatarResponse:
                              f"{list(self.curve_x.shape)}/{list(self.curve_y.shape)} (x must increase), scales "
                              f"{list(self.scales.shape)}, {j} names, K={k}")
         for part, n in ((self.governor and self.governor.cost_c, 0), (self.cross and self.cross.c, 0),
-                        (self.pose_cross and self.pose_cross.y, 2)):
+                        (self.pose_cross and self.pose_cross.y, 2),
+                        (self.expression_turn and self.expression_turn.c, 0)):
             if part is not None and part.shape[n] != j:
                 raise ValueError(f"a measured table is for {part.shape[n]} expressions, the response has {j}")
         if self.conditioned is not None and not (0 <= self.conditioned.i < j and 0 <= self.conditioned.j < j):
@@ -159,6 +174,8 @@ class AvatarResponse:
             t.update(pose_cross_x=self.pose_cross.x, pose_cross_y=self.pose_cross.y)
         if g is not None and g.pose_cost_x is not None:
             t.update(pose_cost_x=g.pose_cost_x, pose_cost_y=g.pose_cost_y)
+        if self.expression_turn is not None:
+            t.update(turn_c=self.expression_turn.c, turn_y=self.expression_turn.y)
         if self.conditioned is not None:
             cc = self.conditioned
             t.update(cond_pair=np.array((cc.j, cc.i), np.int64), cond_c=cc.c, cond_x=cc.x, cond_y=cc.y)
@@ -194,7 +211,7 @@ class AvatarResponse:
                    ConditionedCurve(int(t["cond_pair"][0]), int(t["cond_pair"][1]), t["cond_c"], t["cond_x"],
                                     t["cond_y"]) if "cond_pair" in t else None,
                    _group(PoseCrossTalk, t, "pose_cross_x", "pose_cross_y"),
-                   float(meta.get("identity_budget", 0.5)))
+                   float(meta.get("identity_budget", 0.5)), _group(ExpressionTurn, t, "turn_c", "turn_y"))
 
 
 def _group(kind, t: dict[str, np.ndarray], a: str, b: str):

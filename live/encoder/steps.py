@@ -120,6 +120,24 @@ def govern(asked: np.ndarray, pose_sq: float, r: AvatarResponse) -> tuple[np.nda
     return coefficients(kept * asked, r), kept
 
 
+def expression_turn(c: np.ndarray, r: AvatarResponse) -> np.ndarray:
+    """[2] degrees of yaw and pitch the expressions at coefficients c [J] turn the avatar's head (flat past the
+    measured coefficients)."""
+    t = r.expression_turn
+    return np.array([sum(np.interp(v, x, y[:, a]) for v, x, y in zip(c, t.c, t.y, strict=True))
+                     for a in range(2)], np.float32)
+
+
+def take_off_expression_turn(delta: np.ndarray, c: np.ndarray, r: AvatarResponse) -> np.ndarray:
+    """delta [55] with the head turn the expressions at c [J] make taken off its yaw and pitch (the rows ask
+    degrees as this avatar shows them), so an opening jaw does not turn the head."""
+    if r.expression_turn is None:
+        return delta
+    out = np.array(delta, np.float32)
+    out[POSE_ANGLES] -= expression_turn(c, r) / POSE_SCALE
+    return out
+
+
 def latent_offset(delta: np.ndarray, c: np.ndarray, r: AvatarResponse) -> np.ndarray:
     """[1,K,512] offset: the linear map of the change [55] (the head) plus each direction at its coefficient."""
     head = (np.asarray(delta, np.float32) @ r.matrix).reshape(1, r.k, 512)
