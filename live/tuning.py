@@ -17,7 +17,8 @@ where native). LPIPS compared at 128² (before 2026-12-07) left the 256² view s
 least (s9, s10, s12), LPIPS at rest / dlib distance to the photo: 128², no identity term 0.284 / 0.234, 0.239 / 0.206,
 0.249 / 0.220; 256² 0.133 / 0.246, 0.142 / 0.212, 0.140 / 0.216; 256² and the identity term at IDENTITY 0.1
 0.134 / 0.072, 0.140 / 0.083, 0.142 / 0.055 (at 1.0: LPIPS up to 0.184 on s10); ~+15 s of tuning.
-The identity term reads the render at the bank's offset too (the chip where the face is at rest): driven through
+The identity term reads the render at the bank's offset too, at the chip dlib finds on the un-tuned network's render
+of that offset (since pti5; the bank's turns move it 0.3-2.8 px, so this changed nothing measurable). Driven through
 real clips (benchmarks/quality.py), the dlib distance to the photo, median per clip, s12 x d10 0.465 -> 0.369,
 s1 x d10 0.399 -> 0.371, s1 x d18 0.404 -> 0.395, rest LPIPS and motion error unchanged (s12 0.142 -> 0.143,
 0.384 -> 0.384). All 7 shared portraits (the term at rest only): benchmarks/results/enroll-tuned-256.json; the
