@@ -50,10 +50,11 @@ CONDITIONED = {"smile": "jaw"}  # expression: the other it is measured again on 
 CONDITION_LEVELS = (0.5, 1.0, 1.5)  # coefficients of the other expression (the jaw: 0.5-1.2 when talking)
 POSE_GAIN_RANGE = (0.7, 1.4)  # the avatar's own head-angle gain is taken off within this range...
 POSE_GAIN_TRUSTED = 0.4  # ...and not at all when it measures under this
-# The head angles an expression's own turn is taken off: yaw (no expression of ours is asymmetric enough to turn
-# a real head). Not pitch: MediaPipe reads an opening jaw as pitch on real faces too, so the driver's pitch carries it.
-TURN_CORRECTED = np.array([1.0, 0.0])  # yaw, pitch
-FIT_VERSION = 12  # part of the cache key: bump when fit_to_avatar measures differently
+# An expression's own head turn is taken off whole in yaw; in pitch, only what passes what MediaPipe reads on a real
+# opening jaw, which the driver's pitch already carries: degrees per unit of jawOpen, the median of the per-clip
+# slopes on the 9 shared driving clips (2.2-8.8 on those whose jaw moves much; pooled 4.4).
+REAL_JAW_PITCH = 3.2
+FIT_VERSION = 13  # part of the cache key: bump when fit_to_avatar measures differently
 # Fits kept in the cache (~1.1 MB each), the most recently used: older ones (fits for earlier encoder versions,
 # avatars not driven for long) are deleted when a new fit is written; a deleted fit is simply measured again.
 KEEP_FITS = 64
@@ -214,17 +215,22 @@ def expression_turn(r: AvatarResponse, grid: list[list[float]],
                     tracked: list[list[tuple[float, np.ndarray]]]) -> ExpressionTurn:
     """The head turn each expression direction makes: degrees of yaw and pitch MediaPipe reads on the avatar at
     each coefficient of `grid` (`tracked`: (distance, [55] signal change) there), probes where the face was lost
-    left out; only the yaw (TURN_CORRECTED). On s12 the jaw turned the head 2-6 degrees of yaw, more once tuning
-    opened the jaw wider."""
+    left out (pitch: less what a real opening jaw reads, REAL_JAW_PITCH). On s12 the jaw turned the head 2-6 degrees
+    of yaw, more once tuning opened the jaw wider; on s1 it raised it 2-3 degrees past the driver's."""
     cs, ys = [], []
     for g, f in zip(grid, tracked, strict=True):
-        pts = sorted([(0.0, np.zeros(2))] + [(c, change[POSE_ANGLES] * POSE_SCALE * TURN_CORRECTED) for c, (_, change)
-                                             in zip(g, f, strict=True) if np.all(np.isfinite(change[POSE_ANGLES]))],
-                     key=lambda p: p[0])
+        pts = sorted([(0.0, np.zeros(2))] + [(c, own_turn(change)) for c, (_, change) in zip(g, f, strict=True)
+                                             if np.all(np.isfinite(own_turn(change)))], key=lambda p: p[0])
         cs.append(np.array([c for c, _ in pts]))
         ys.append(np.stack([y for _, y in pts]))
     c, y = pad_points(cs, ys)
     return ExpressionTurn(c, y)
+
+
+def own_turn(change: np.ndarray) -> np.ndarray:
+    """[2] degrees of yaw and pitch of a tracked signal change [55] that are the avatar's own doing."""
+    yaw, pitch = change[POSE_ANGLES] * POSE_SCALE
+    return np.array([yaw, pitch - REAL_JAW_PITCH * change[SIGNAL_INDEX["jawOpen"]]])
 
 
 def pose_gain_of(gains: list[float]) -> float:

@@ -10,13 +10,14 @@ import pytest
 from live.avatar_fit import (
     CONDITION_LEVELS,
     POSE_CROSS_CORRECTED,
+    REAL_JAW_PITCH,
     fit_to_avatar,
     pose_cross,
 )
 from live.avatar_fit_cache import AvatarFits
-from live.models.curves import cost_points
 from live.encoder import Encoder, load_encoder, steps
 from live.encoder.response import AvatarResponse
+from live.models.curves import cost_points
 from live.models.encoder import NUM_SIGNALS, POSE_SCALE, SIGNAL_INDEX
 
 
@@ -278,8 +279,9 @@ def test_fit_takes_off_what_the_avatars_head_turn_does_to_its_smile():
 
 def test_fit_takes_off_the_head_turn_an_expression_makes():
     """An avatar whose jaw direction turns its head 4 degrees of yaw and 3 of pitch per unit coefficient (and turns
-    0.8 degree per degree asked): fitted, an opening jaw shows no yaw and the jaw as before; the pitch, which
-    MediaPipe reads on real opening jaws too, is left. Without the table the jaw turns the head again."""
+    0.8 degree per degree asked): fitted, an opening jaw shows no yaw and the jaw as before, and the pitch a real
+    opening jaw reads (REAL_JAW_PITCH per unit of jawOpen), which the driver's pitch carries. Without the table the
+    jaw turns the head again."""
     enc = load_encoder()
     measure, _ = expressive_avatar(enc, {"jaw": {"jawOpen": 0.4, "yaw": 4 / POSE_SCALE, "pitch": 3 / POSE_SCALE}},
                                    turns={"yaw": 0.8, "pitch": 1.0})
@@ -293,12 +295,14 @@ def test_fit_takes_off_the_head_turn_an_expression_makes():
         return measure(fit(delta), False)[1] - measure(fit(np.zeros(NUM_SIGNALS, np.float32)), False)[1]
 
     top = float(fitted.response.expression_turn.c[jaw, -1])
-    assert fitted.meta["fitted_to_avatar"]["expression_turn_at_ends"]["jaw"] == pytest.approx([4 * top, 0], abs=0.05)
+    own_pitch = 3 - REAL_JAW_PITCH * 0.4
+    assert fitted.meta["fitted_to_avatar"]["expression_turn_at_ends"]["jaw"] == pytest.approx([4 * top, own_pitch * top],
+                                                                                             abs=0.05)
     opened = shown(fitted, jawOpen=0.3)
     assert opened[SIGNAL_INDEX["jawOpen"]] > 0.1
     assert opened[SIGNAL_INDEX["yaw"]] * POSE_SCALE == pytest.approx(0.0, abs=0.05)
     c = fitted.coefficients(np.eye(NUM_SIGNALS, dtype=np.float32)[SIGNAL_INDEX["jawOpen"]] * 0.3)[jaw]
-    assert opened[SIGNAL_INDEX["pitch"]] * POSE_SCALE == pytest.approx(3 * c, abs=0.05)
+    assert opened[SIGNAL_INDEX["pitch"]] * POSE_SCALE == pytest.approx(REAL_JAW_PITCH * 0.4 * c, abs=0.05)
     turned = shown(fitted, jawOpen=0.3, yaw=6 / POSE_SCALE)  # a turn asked with it still shows whole
     assert turned[SIGNAL_INDEX["yaw"]] * POSE_SCALE == pytest.approx(6, abs=0.1)
     saved = reloaded(fitted, fitted.response.tensors())
