@@ -11,10 +11,11 @@ angles at +-2, 4, 8 and 16 degrees, rendered at 256², tracked by MediaPipe and 
 the jaw opened to 0.5, 1.0 and 1.5 (tracked only; ~118 renders, ~25 s on 2 cores). From those it makes the avatar's
 own curves (same identity budget and expression scales), the smile's curve at each of those jaw openings (an opening
 jaw changes a smile's reading, and the two do not add up), the cross-talk the blink and brows make on the smile and
-the head's yaw and pitch on the smile, blink and jaw (taken off what is asked), the yaw each expression's direction
-turns the head by (taken off the head's row: on s12 an opening jaw turned it 2-6 degrees), its head-angle gains (the
-yaw and pitch rows are divided by how far this face turns per degree asked: 0.73-1.22 on identities 0-3) and the
-governor's costs (each head angle's as a table in degrees: dlib's distance is concave in the angle).
+the head's yaw and pitch on the smile, blink and jaw (taken off what is asked), the head turn each expression's
+direction makes (taken off the head's rows: on s12 an opening jaw turned it 2-6 degrees; pitch only past a real
+jaw's), its head-angle gains (the yaw and pitch rows are divided by how far this face turns per degree asked:
+0.73-1.22 on identities 0-3) and the governor's costs (each head angle's as a table in degrees: dlib's distance is
+concave in the angle).
 `live.avatar_fit_cache.AvatarFits` caches the result per (encoder, identity), so it happens once.
 """
 
