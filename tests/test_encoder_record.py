@@ -4,6 +4,7 @@ angles and offset norms (recorded at commit eb6db3c, before it was deleted) on d
 demo and a seeded random driver, for the committed encoder, its uncapped-head variant, and encoders fitted to four
 fake avatars whose responses exercise every measured table. The new code matched it bit for bit when it was
 recorded; the tolerance below only allows for another CPU's BLAS rounding the matrix products differently.
+Recorded again on 2026-12-07 when the avatar fit began to take off the head turn an expression makes (FIT_VERSION 13).
 
 When the encoder's behaviour is changed on purpose, record the reference again:
     python tests/test_encoder_record.py --record
@@ -18,7 +19,7 @@ from test_avatar_fit import expressive_avatar, linear_avatar
 
 from live.avatar_fit import fit_to_avatar
 from live.encoder import load_encoder
-from live.models.encoder import NUM_SIGNALS, SIGNAL_INDEX
+from live.models.encoder import NUM_SIGNALS, POSE_SCALE, SIGNAL_INDEX
 from live.stages.encoder import MAX_DELTA
 
 REFERENCE = Path(__file__).with_name("data") / "encoder_reference.npz"
@@ -39,14 +40,15 @@ def driver_changes() -> np.ndarray:
 
 def avatars(enc):
     """Encoders fitted to four fake avatars: costs only; own curves with cross-talk; a jaw and smile that do not
-    add up, with a head that turns; a head turn that changes the smile and blink."""
+    add up, with a head that turns and a jaw that turns it; a head turn that changes the smile and blink."""
     yield fit_to_avatar(enc, linear_avatar(enc, seed=1)[0])
     yield fit_to_avatar(enc, expressive_avatar(enc, {"jaw": {"jawOpen": 0.4, "mouthSmileLeft": -0.1,
                                                              "mouthSmileRight": -0.1, "eyeBlinkLeft": 0.1},
                                                      "smile": SMILE, "blink": {"eyeBlinkLeft": 0.5,
                                                                                "eyeBlinkRight": 0.5}})[0])
     yield fit_to_avatar(enc, expressive_avatar(enc, {"jaw": {"jawOpen": 0.4, "mouthSmileLeft": -0.1,
-                                                             "mouthSmileRight": -0.1}, "smile": SMILE,
+                                                             "mouthSmileRight": -0.1, "yaw": 3 / POSE_SCALE},
+                                                     "smile": SMILE,
                                                      "brows": {"browInnerUp": 0.3}},
                                                turns={"yaw": 0.9, "pitch": 1.2},
                                                together={("jaw", "smile"): SMILE})[0])
@@ -74,13 +76,14 @@ def outputs(enc, deltas: np.ndarray) -> dict[str, np.ndarray]:
 def test_the_encoder_computes_what_the_old_one_did():
     reference = np.load(REFERENCE)
     deltas = driver_changes()
-    features = {"cross": 0, "conditioned": 0, "pose_cross": 0, "pose_cost_table": 0}
+    features = {"cross": 0, "conditioned": 0, "pose_cross": 0, "pose_cost_table": 0, "expression_turn": 0}
     for n, enc in enumerate(encoders()):
         r = enc.response
         features["cross"] += r.cross is not None
         features["conditioned"] += r.conditioned is not None
         features["pose_cross"] += r.pose_cross is not None and bool(np.any(r.pose_cross.y))
         features["pose_cost_table"] += r.governor.pose_cost_x is not None
+        features["expression_turn"] += r.expression_turn is not None and bool(np.any(r.expression_turn.y[..., 0]))
         got = outputs(enc, deltas)
         for name, values in got.items():
             np.testing.assert_allclose(values, reference[f"{name}_{n}"], rtol=1e-6, atol=1e-7,
@@ -90,7 +93,7 @@ def test_the_encoder_computes_what_the_old_one_did():
     assert all(n >= 1 for n in features.values()), features  # every measured table was exercised
 
 
-@pytest.mark.parametrize("step", ["limit_pose", "govern", "expression_asks"])
+@pytest.mark.parametrize("step", ["limit_pose", "govern", "expression_asks", "take_off_expression_turn"])
 def test_the_comparison_fails_when_a_step_changes(monkeypatch, step):
     """The comparison above can fail: a step that rounds differently by 1e-4 is caught."""
     from live.encoder import steps
