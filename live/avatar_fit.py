@@ -220,8 +220,8 @@ def expression_turn(r: AvatarResponse, grid: list[list[float]],
     of yaw, more once tuning opened the jaw wider; on s1 it raised it 2-3 degrees past the driver's."""
     cs, ys = [], []
     for g, f in zip(grid, tracked, strict=True):
-        pts = sorted([(0.0, np.zeros(2))] + [(c, own_turn(change)) for c, (_, change) in zip(g, f, strict=True)
-                                             if np.all(np.isfinite(own_turn(change)))], key=lambda p: p[0])
+        turns = [(c, own_turn(change)) for c, (_, change) in zip(g, f, strict=True)]
+        pts = sorted([(0.0, np.zeros(2))] + [(c, t) for c, t in turns if np.all(np.isfinite(t))], key=lambda p: p[0])
         cs.append(np.array([c for c, _ in pts]))
         ys.append(np.stack([y for _, y in pts]))
     c, y = pad_points(cs, ys)

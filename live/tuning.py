@@ -138,7 +138,7 @@ class IdentityTerm:
     descriptor: torch.nn.Module
     grid: torch.Tensor  # [1,150,150,2] the chip on the 256² view at rest (live.train.dlib_net.chip_grid)
     target: torch.Tensor  # [1,128] the portrait's descriptor
-    metric: object = None  # live.metrics.face_distance.IdentityMetric: finds the chip on a render
+    metric: object  # live.metrics.face_distance.IdentityMetric: finds the chip on a render
 
     @classmethod
     def of(cls, descriptor: torch.nn.Module, metric, target: torch.Tensor) -> IdentityTerm | None:
@@ -162,7 +162,7 @@ class IdentityTerm:
 
         grids = []
         for render in renders:
-            box = self.metric.chip_box(to_image(render)) if self.metric is not None else None
+            box = self.metric.chip_box(to_image(render))
             grids.append(self.grid if box is None else chip_grid(*box, render.shape[2], render.shape[3]))
         return grids
 
@@ -192,9 +192,10 @@ def pivotal_tuning(net, target: torch.Tensor, lpips, encoder, steps: int,
     bank = offset_bank(encoder)
     with torch.no_grad():
         rest = net(zero)
-        moves = [net(o) - rest for o in bank]
+        renders = [net(o) for o in bank]
+        moves = [r - rest for r in renders]
     # each offset's render is read at the chip dlib finds on the un-tuned network's render of it
-    chips = identity.follow([rest + m for m in moves]) if identity is not None else []
+    chips = identity.follow(renders) if identity is not None else []
     t_feats = [f.detach() for f in lpips.features(target)]
     for p in params.values():
         p.requires_grad_(True)
