@@ -32,7 +32,7 @@ class FixedIdentitySynthesis(nn.Module):
         # synthesis: the full network (its weights are shared, not copied, for the dynamic layers);
         # identity: W+ styles [1,23,512]; k: number of leading style layers that take an offset (0..23);
         # head: stop after a block (early exit) with (block, weight [12,C,1,1], bias [1,12,1,1]), a closed-form
-        # 1x1 head, or (block, module), a learned head (features -> 12 wavelet bands, live.models.live_head).
+        # 1x1 head, or (block, module), a learned head (its `image(features)` is the face, live.models.live_head).
         super().__init__()
         n = synthesis.num_layers
         if identity.shape != (1, n, STYLE_DIM):
@@ -110,7 +110,7 @@ class FixedIdentitySynthesis(nn.Module):
             x = self._conv(x, 1 + 2 * i, mods.get(2 + 3 * i), 1)
             x = self._conv(x, 2 + 2 * i, mods.get(3 + 3 * i), 1)
         if self.learned_head is not None:
-            return bands_to_image(self.learned_head(x))
+            return self.learned_head.image(x)
         m = mods.get(s.num_layers - 1)
         if m is not None and self.exit_block == len(s.blocks) - 1:
             x = x * m[:, :, None, None]

@@ -7,9 +7,10 @@ Three resumable phases, progress bars on stderr and a log (work dir `train.log`)
 1. teacher: generated faces (training seeds from 10000, held-out seeds from 0) with the encoder's offsets applied
    (random expressions and head turns through the linear encoder, some faces style-mixed above the offset layers
    as inverted portraits are), rendered by the full network at 1024² and kept at 512² (float16, one file each);
-2. train, per size: the head starts as the closed-form one and is trained with L1 + LPIPS(VGG) against the
-   teacher downsampled to its size (512²: on random 256² crops); the exit block's features are recomputed per
-   batch; a checkpoint every CHECKPOINT_EVERY steps;
+2. train, per size: the 256² head starts as the closed-form one, the 512² head as the generator's last block at
+   the training faces' mean style, narrowed (live.models.live_head); each is trained with L1 + LPIPS(VGG) against
+   the teacher downsampled to its size (512²: on random 256² crops, the head run on the features' crop alone);
+   the exit block's features are recomputed per batch; a checkpoint every CHECKPOINT_EVERY steps;
 3. eval on the held-out faces: LPIPS and PSNR of the closed-form and the learned head against the teacher;
    writes live/models/live_heads.safetensors and .json (generator sha256, samples, steps, metrics, seconds).
 """
@@ -32,7 +33,13 @@ import torch.nn.functional as F
 
 from live.atomic import save_atomic
 from live.models.early_exit import EXIT_BLOCK, TRAIN_SEEDS, psnr
-from live.models.live_head import HEADS_PATH, WIDTH, LiveHead, head_tensors
+from live.models.live_head import (
+    HEADS_PATH,
+    WIDTH,
+    LastBlockHead,
+    LiveHead,
+    head_tensors,
+)
 from live.models.mobilestylegan import bands_to_image
 
 log = logging.getLogger(__name__)
@@ -42,6 +49,8 @@ TEACHER_SIDE = 512  # teacher renders are kept at this side (the 1024² output a
 CHECKPOINT_EVERY = 25
 LINEAR_LR_SCALE = 0.05  # the learning rate of the head's closed-form part, relative to the branch's
 CROP = 256  # LPIPS for the 512² head is taken on random crops of this side (4x cheaper than the whole face)
+MARGIN = 4  # features around a crop the 512² head reads (it sees 2 pixels of 512² around each output pixel)
+LR = {256: 2e-3, 512: 1e-3}  # Adam's rate per head (the 512² head starts from the generator's own weights)
 
 
 def live_styles(gen, encoder, seed: int) -> torch.Tensor:
@@ -110,6 +119,14 @@ class Teacher:
             save_atomic(self.path(seed), write)
         log.info("%s: %d faces (%d new)", desc, len(seeds), len(todo))
 
+    def styles(self, seeds) -> torch.Tensor:
+        """[N,23,512]: the faces' styles alone."""
+        out = []
+        for seed in seeds:
+            with np.load(self.path(seed)) as z:
+                out.append(torch.from_numpy(z["styles"]))
+        return torch.stack(out)
+
     def load(self, seeds) -> tuple[torch.Tensor, torch.Tensor]:
         """(styles [N,23,512], teacher images [N,3,512,512] float32)."""
         styles, images = [], []
@@ -130,23 +147,45 @@ def target(images: torch.Tensor, size: int) -> torch.Tensor:
     return images if size == TEACHER_SIDE else F.avg_pool2d(images, TEACHER_SIDE // size)
 
 
-def train(gen, lpips, teacher: Teacher, size: int, seeds: list[int], steps: int, batch: int, lr: float,
-          work: Path, bf16: bool) -> tuple[LiveHead, dict]:
-    """Train (or resume) the head for `size`; returns its training record."""
-    from tqdm import tqdm
-
+def new_head(gen, teacher: Teacher, size: int, seeds: list[int]) -> tuple[LiveHead | LastBlockHead, list[dict]]:
+    """The head for `size` before training and its optimiser's parameter groups ("scale": of the learning rate)."""
+    if size == 512:
+        head = LastBlockHead.from_block(gen.synthesis_net, teacher.styles(seeds), WIDTH[size])
+        return head, [{"params": list(head.parameters()), "scale": 1.0}]
     from live.models.early_exit import load_heads
 
-    ckpt = work / f"head{size}.pt"
     weight, bias = load_heads()[size]
     head = LiveHead.from_linear(weight, bias, WIDTH[size])
     branch = [p for name, p in head.named_parameters() if not name.startswith("linear.")]
     # The closed-form part moves slowly (at the full rate it left its optimum and the loss doubled at once).
-    opt = torch.optim.Adam([{"params": branch, "scale": 1.0},
-                            {"params": list(head.linear.parameters()), "scale": LINEAR_LR_SCALE}], lr=lr)
+    return head, [{"params": branch, "scale": 1.0},
+                  {"params": list(head.linear.parameters()), "scale": LINEAR_LR_SCALE}]
+
+
+def crop(feats: torch.Tensor, truth: torch.Tensor, rs: np.random.RandomState):
+    """A random CROP² window of the 512² faces: (the features it reads, where they start, the teacher's window,
+    where the window sits in the head's output)."""
+    side = CROP // 2  # in feature pixels
+    y, x = rs.randint(0, feats.shape[-1] - side + 1, 2)
+    fy, fx = max(0, y - MARGIN), max(0, x - MARGIN)
+    window = feats[..., fy:y + side + MARGIN, fx:x + side + MARGIN]
+    return window, (fy, fx), truth[..., 2 * y:2 * y + CROP, 2 * x:2 * x + CROP], (2 * (y - fy), 2 * (x - fx))
+
+
+def train(gen, lpips, teacher: Teacher, size: int, seeds: list[int], steps: int, batch: int, lr: float,
+          work: Path, bf16: bool) -> tuple[LiveHead | LastBlockHead, dict]:
+    """Train (or resume) the head for `size`; returns its training record."""
+    from tqdm import tqdm
+
+    ckpt = work / f"head{size}.pt"
+    head, groups = new_head(gen, teacher, size, seeds)
+    opt = torch.optim.Adam(groups, lr=lr)
     record = {"step": 0, "loss": [], "seconds": 0.0}
-    if ckpt.is_file():
-        state = torch.load(ckpt, weights_only=False)
+    state = torch.load(ckpt, weights_only=False) if ckpt.is_file() else None
+    if state is not None and state.get("design") != type(head).__name__:
+        log.info("head %d: the checkpoint in %s is of another design (%s); starting again", size, ckpt,
+                 state.get("design", "LiveHead"))
+    elif state is not None:
         head.load_state_dict(state["head"])
         opt.load_state_dict(state["opt"])
         record = state["record"]
@@ -162,10 +201,11 @@ def train(gen, lpips, teacher: Teacher, size: int, seeds: list[int], steps: int,
         truth = target(images, size)
         for group in opt.param_groups:  # cosine decay to a tenth
             group["lr"] = group["scale"] * lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
-        image = bands_to_image(head(feats))
         if size > CROP:
-            y, x = rs.randint(0, size - CROP + 1, 2)
-            image, truth = image[..., y:y + CROP, x:x + CROP], truth[..., y:y + CROP, x:x + CROP]
+            window, at, truth, (y, x) = crop(feats, truth, rs)
+            image = head.image(window, at)[..., y:y + CROP, x:x + CROP]
+        else:
+            image = head.image(feats)
         l1 = (image - truth).abs().mean()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):  # VGG: 2x faster where bf16 is native
             perceptual = lpips(image.clamp(-1, 1), truth.clamp(-1, 1)).float().mean()
@@ -174,22 +214,23 @@ def train(gen, lpips, teacher: Teacher, size: int, seeds: list[int], steps: int,
         loss.backward()
         opt.step()
         record["step"] = step + 1
-        record["loss"].append([round(float(l1), 5), round(float(perceptual), 5)])
+        record["loss"].append([round(float(l1.detach()), 5), round(float(perceptual.detach()), 5)])
         bar.update(1)
-        bar.set_postfix(l1=f"{float(l1):.4f}", lpips=f"{float(perceptual):.4f}")
+        bar.set_postfix(l1=f"{record['loss'][-1][0]:.4f}", lpips=f"{record['loss'][-1][1]:.4f}")
         if record["step"] % 10 == 0:
             recent = np.mean(record["loss"][-10:], axis=0)
             log.debug("head %d step %d/%d: L1 %.4f LPIPS %.4f", size, record["step"], steps, *recent)
         if record["step"] % CHECKPOINT_EVERY == 0 or record["step"] == steps:
             record["seconds"] = round(time.time() - t0, 1)
-            state = {"head": head.state_dict(), "opt": opt.state_dict(), "record": record}
+            state = {"head": head.state_dict(), "opt": opt.state_dict(), "record": record,
+                     "design": type(head).__name__}
             save_atomic(ckpt, lambda tmp, state=state: torch.save(state, tmp))
     bar.close()
     return head.eval().requires_grad_(False), record
 
 
 @torch.inference_mode()
-def evaluate(gen, lpips, teacher: Teacher, size: int, head: LiveHead, seeds: list[int]) -> dict:
+def evaluate(gen, lpips, teacher: Teacher, size: int, head: LiveHead | LastBlockHead, seeds: list[int]) -> dict:
     """LPIPS (at the head's size; the 512² head also at 256²) and PSNR of the closed-form and learned heads."""
     from live.models.early_exit import load_heads
 
@@ -199,8 +240,8 @@ def evaluate(gen, lpips, teacher: Teacher, size: int, head: LiveHead, seeds: lis
         styles, images = teacher.load([seed])
         feats = features(gen, styles, size)
         truth = target(images, size).clamp(-1, 1)
-        for name, bands in (("linear", F.conv2d(feats, weight) + bias), ("learned", head(feats))):
-            image = bands_to_image(bands).clamp(-1, 1)
+        for name, image in (("linear", bands_to_image(F.conv2d(feats, weight) + bias)), ("learned", head.image(feats))):
+            image = image.clamp(-1, 1)
             row = {"lpips": float(lpips(image, truth)), "psnr_db": psnr(image, truth)}
             if size > 256:
                 row["lpips_at_256"] = float(lpips(F.avg_pool2d(image, size // 256), F.avg_pool2d(truth, size // 256)))
@@ -221,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval", type=int, default=16, help="held-out faces the metrics are measured on")
     p.add_argument("--steps", type=int, default=600, help="training steps per head")
     p.add_argument("--batch", type=int, default=4, help="faces per step")
-    p.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate (cosine decay to a tenth)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="Adam learning rate, cosine decay to a tenth (default: 2e-3 for 256², 1e-3 for 512²)")
     p.add_argument("--sizes", default="256,512", help="heads to train (comma-separated: 256, 512)")
     p.add_argument("--bf16", choices=("auto", "on", "off"), default="auto",
                    help="the LPIPS loss in bf16 (auto: where the CPU has native bf16, 2x faster there)")
@@ -261,15 +303,18 @@ def main(argv: list[str] | None = None) -> int:
     meta = json.loads(args.out.with_suffix(".json").read_text()) if args.out.with_suffix(".json").is_file() else {}
     meta.setdefault("heads", {})
     for size in sizes:
-        head, record = train(gen, lpips, teacher, size, train_seeds, args.steps, args.batch, args.lr, work, bf16)
+        lr = args.lr or LR[size]
+        head, record = train(gen, lpips, teacher, size, train_seeds, args.steps, args.batch, lr, work, bf16)
         heads[size] = head
         meta["heads"][str(size)] = {
-            "exit_block": EXIT_BLOCK[size], "width": WIDTH[size], "samples": args.samples, "steps": args.steps,
-            "batch": args.batch, "lr": args.lr, "lpips_bf16": bf16, "train_seconds": record["seconds"],
+            "design": type(head).__name__, "exit_block": EXIT_BLOCK[size], "width": WIDTH[size],
+            "samples": args.samples, "steps": args.steps,
+            "batch": args.batch, "lr": lr, "lpips_bf16": bf16, "train_seconds": record["seconds"],
             "final_loss_l1_lpips": np.round(np.mean(record["loss"][-25:], axis=0), 4).tolist(),
             "eval": evaluate(gen, lpips, teacher, size, head, eval_seeds)}
     meta.update({"generator_sha256": gen.source_sha256, "train_seeds": "10000..", "eval_seeds": f"0..{args.eval - 1}",
                  "loss": "L1 + LPIPS(VGG16) against the full network's output area-averaged (512: 256² crops)",
+                 "eval_note": "lpips at the head's size, whole faces; lpips_at_256: both downsampled to 256²",
                  "date": datetime.date.today().isoformat(), "torch": torch.__version__,
                  "machine": machine(), "seconds_this_run": round(time.time() - t0)})
     from safetensors.torch import save_file
