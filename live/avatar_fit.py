@@ -55,7 +55,7 @@ POSE_GAIN_TRUSTED = 0.4  # ...and not at all when it measures under this
 # opening jaw, which the driver's pitch already carries: degrees per unit of jawOpen, the median of the per-clip
 # slopes on the 9 shared driving clips (2.2-8.8 on those whose jaw moves much; pooled 4.4).
 REAL_JAW_PITCH = 3.2
-FIT_VERSION = 13  # part of the cache key: bump when fit_to_avatar measures differently
+FIT_VERSION = 14  # part of the cache key: bump when fit_to_avatar measures differently
 # Fits kept in the cache (~1.1 MB each), the most recently used: older ones (fits for earlier encoder versions,
 # avatars not driven for long) are deleted when a new fit is written; a deleted fit is simply measured again.
 KEEP_FITS = 64
@@ -216,7 +216,7 @@ def expression_turn(r: AvatarResponse, grid: list[list[float]],
                     tracked: list[list[tuple[float, np.ndarray]]]) -> ExpressionTurn:
     """The head turn each expression direction makes: degrees of yaw and pitch MediaPipe reads on the avatar at
     each coefficient of `grid` (`tracked`: (distance, [55] signal change) there), probes where the face was lost
-    left out (pitch: less what a real opening jaw reads, REAL_JAW_PITCH). On s12 the jaw turned the head 2-6 degrees
+    left out (pitch: less what a real opening jaw reads, REAL_JAW_PITCH, see own_turn). On s12 the jaw turned the head 2-6 degrees
     of yaw, more once tuning opened the jaw wider; on s1 it raised it 2-3 degrees past the driver's."""
     cs, ys = [], []
     for g, f in zip(grid, tracked, strict=True):
@@ -229,9 +229,12 @@ def expression_turn(r: AvatarResponse, grid: list[list[float]],
 
 
 def own_turn(change: np.ndarray) -> np.ndarray:
-    """[2] degrees of yaw and pitch of a tracked signal change [55] that are the avatar's own doing."""
+    """[2] degrees of yaw and pitch of a tracked signal change [55] that are the avatar's own doing: the pitch past
+    what a real opening jaw reads, none where the avatar's jaw reads less than that (taking the difference off there
+    would add pitch the avatar never made: pooled pitch ratio tuned 0.263 -> 0.258, untuned 0.252 -> 0.255)."""
     yaw, pitch = change[POSE_ANGLES] * POSE_SCALE
-    return np.array([yaw, pitch - REAL_JAW_PITCH * change[SIGNAL_INDEX["jawOpen"]]])
+    real = REAL_JAW_PITCH * change[SIGNAL_INDEX["jawOpen"]]
+    return np.array([yaw, pitch - np.clip(real, min(0.0, pitch), max(0.0, pitch))])
 
 
 def pose_gain_of(gains: list[float]) -> float:

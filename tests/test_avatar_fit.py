@@ -12,6 +12,7 @@ from live.avatar_fit import (
     POSE_CROSS_CORRECTED,
     REAL_JAW_PITCH,
     fit_to_avatar,
+    own_turn,
     pose_cross,
 )
 from live.avatar_fit_cache import AvatarFits
@@ -311,6 +312,17 @@ def test_fit_takes_off_the_head_turn_an_expression_makes():
         reloaded(fitted, {**fitted.response.tensors(), "turn_y": fitted.response.expression_turn.y[:, :, :1]})
     plain = without(fitted, expression_turn=None)
     assert shown(plain, jawOpen=0.3)[SIGNAL_INDEX["yaw"]] * POSE_SCALE == pytest.approx(4 * c, abs=0.05)
+
+
+def test_the_turn_table_never_adds_pitch_the_avatar_did_not_make():
+    """Of the pitch an avatar's expression reads, only what is past a real opening jaw's is its own; where its jaw
+    reads less, nothing is taken off (taking the difference would add pitch); opposite to a real jaw's, all of it."""
+    for pitch, own in ((4.0, 2.4), (1.0, 0.0), (0.0, 0.0), (-2.0, -2.0)):
+        change = np.zeros(NUM_SIGNALS)
+        change[SIGNAL_INDEX["jawOpen"]] = 1.6 / REAL_JAW_PITCH  # a real jaw that open reads 1.6 degrees
+        change[SIGNAL_INDEX["pitch"]] = pitch / POSE_SCALE
+        change[SIGNAL_INDEX["yaw"]] = 3 / POSE_SCALE
+        assert own_turn(change) == pytest.approx([3, own], abs=1e-6), pitch
 
 
 def test_head_turn_cross_talk_leaves_out_probes_where_the_face_was_lost():
