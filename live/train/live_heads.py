@@ -182,9 +182,9 @@ def train(gen, lpips, teacher: Teacher, size: int, seeds: list[int], steps: int,
     opt = torch.optim.Adam(groups, lr=lr)
     record = {"step": 0, "loss": [], "seconds": 0.0}
     state = torch.load(ckpt, weights_only=False) if ckpt.is_file() else None
-    if state is not None and state.get("design") != type(head).__name__:
-        log.info("head %d: the checkpoint in %s is of another design (%s); starting again", size, ckpt,
-                 state.get("design", "LiveHead"))
+    made = state.get("design", "LiveHead") if state is not None else None  # checkpoints before 2026-12-07: LiveHead
+    if made is not None and made != type(head).__name__:
+        log.info("head %d: the checkpoint in %s is of another design (%s); starting again", size, ckpt, made)
     elif state is not None:
         head.load_state_dict(state["head"])
         opt.load_state_dict(state["opt"])
