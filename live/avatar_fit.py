@@ -195,6 +195,13 @@ def cost_table(probes: list[tuple[float, float]], gain: float, per_degree: float
     return np.array([d for d, _ in pts], np.float32), np.array([c for _, c in pts], np.float32)
 
 
+def from_origin(points: list[tuple[float, np.ndarray]], width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(x [Q], y [Q,width]) of measured points (x, [width] value) with the origin (0, zeros) added, in order of x:
+    a table for pad_points."""
+    pts = sorted([(0.0, np.zeros(width)), *points], key=lambda p: p[0])
+    return np.array([x for x, _ in pts]), np.stack([v for _, v in pts])
+
+
 def pose_cross(r: AvatarResponse, turned: list[list[tuple[float, np.ndarray]]]) -> dict:
     """pose_cross_x [2,P] / pose_cross_y [2,P,J] from the readout changes [J] measured at degrees asked of the yaw
     and pitch rows (`turned`, per angle); only POSE_CROSS_CORRECTED expressions' columns are kept, probes where
@@ -204,10 +211,10 @@ def pose_cross(r: AvatarResponse, turned: list[list[tuple[float, np.ndarray]]]) 
     scales = r.scales
     xs, ys = [], []
     for probes in turned:
-        pts = sorted([(0.0, np.zeros(len(r.names)))] + [(d, np.where(keep, m / scales, 0.0)) for d, m in probes
-                                                          if np.all(np.isfinite(m))], key=lambda p: p[0])
-        xs.append(np.array([d for d, _ in pts]))
-        ys.append(np.stack([m for _, m in pts]))
+        degrees, change = from_origin([(d, np.where(keep, m / scales, 0.0)) for d, m in probes
+                                       if np.all(np.isfinite(m))], len(r.names))
+        xs.append(degrees)
+        ys.append(change)
     x, y = pad_points(xs, ys)  # where the face was lost at a probe, that angle's table is shorter: padded flat
     return {"pose_cross_x": x, "pose_cross_y": y}
 
@@ -216,14 +223,14 @@ def expression_turn(r: AvatarResponse, grid: list[list[float]],
                     tracked: list[list[tuple[float, np.ndarray]]]) -> ExpressionTurn:
     """The head turn each expression direction makes: degrees of yaw and pitch MediaPipe reads on the avatar at
     each coefficient of `grid` (`tracked`: (distance, [55] signal change) there), probes where the face was lost
-    left out (pitch: less what a real opening jaw reads, REAL_JAW_PITCH, see own_turn). On s12 the jaw turned the head 2-6 degrees
+    left out (pitch: less what a real opening jaw reads, see own_turn). On s12 the jaw turned the head 2-6 degrees
     of yaw, more once tuning opened the jaw wider; on s1 it raised it 2-3 degrees past the driver's."""
     cs, ys = [], []
     for g, f in zip(grid, tracked, strict=True):
         turns = [(c, own_turn(change)) for c, (_, change) in zip(g, f, strict=True)]
-        pts = sorted([(0.0, np.zeros(2))] + [(c, t) for c, t in turns if np.all(np.isfinite(t))], key=lambda p: p[0])
-        cs.append(np.array([c for c, _ in pts]))
-        ys.append(np.stack([y for _, y in pts]))
+        at, shown = from_origin([(c, t) for c, t in turns if np.all(np.isfinite(t))], 2)
+        cs.append(at)
+        ys.append(shown)
     c, y = pad_points(cs, ys)
     return ExpressionTurn(c, y)
 
@@ -257,11 +264,10 @@ def own_curves(r: AvatarResponse, grid: list[list[float]], found: list[list[tupl
         x, y = avatar_curve(r, j, g, [float(change[j]) for _, change in f], table)
         xs.append(x)
         ys.append(y)
-        pts = sorted([(0.0, np.zeros(len(r.names)))] + [(c, change / scales) for c, (_, change) in
-                                                          zip(g, f, strict=True) if np.all(np.isfinite(change))],
-                     key=lambda p: p[0])
-        cs.append(np.array([c for c, _ in pts]))
-        made.append(np.stack([m for _, m in pts]))
+        at, asked = from_origin([(c, change / scales) for c, (_, change) in zip(g, f, strict=True)
+                                 if np.all(np.isfinite(change))], len(r.names))
+        cs.append(at)
+        made.append(asked)
     curve_x, curve_y = pad_points(xs, ys)
     cross_c, cross_x = pad_points(cs, made)
     cross_x[:, :, [n not in CROSS_CORRECTED for n in r.names]] = 0.0

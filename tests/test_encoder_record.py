@@ -4,7 +4,8 @@ angles and offset norms (recorded at commit eb6db3c, before it was deleted) on d
 demo and a seeded random driver, for the committed encoder, its uncapped-head variant, and encoders fitted to four
 fake avatars whose responses exercise every measured table. The new code matched it bit for bit when it was
 recorded; the tolerance below only allows for another CPU's BLAS rounding the matrix products differently.
-Recorded again on 2026-12-07 when the avatar fit began to take off the head turn an expression makes (FIT_VERSION 13).
+Recorded again on 2026-12-07 when the avatar fit began to take off the head turn an expression makes (FIT_VERSION 13),
+and again when it stopped adding pitch an avatar's jaw did not make (FIT_VERSION 14).
 
 When the encoder's behaviour is changed on purpose, record the reference again:
     python tests/test_encoder_record.py --record
